@@ -1,0 +1,80 @@
+"""The composition root: the only place that builds settings, clock, store and services."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from app.clock import Clock, SystemClock
+from app.config import Settings, load_settings, resolve_db_path, resolve_timezone
+from app.hooks import HookResult, HookRunner
+from app.services import FocusService, TimerRules
+from storage.local import open_repository
+from storage.sql import SqlRepository
+
+
+@dataclass
+class Container:
+    settings: Settings
+    config_path: Path
+    db_path: Path
+    zone: ZoneInfo
+    clock: Clock
+    repo: SqlRepository
+    hooks: HookRunner
+    service: FocusService
+
+    async def close(self) -> None:
+        await self.hooks.drain()
+        await self.repo.close()
+
+
+def timer_rules(settings: Settings) -> TimerRules:
+    t = settings.timer
+    return TimerRules(
+        focus=timedelta(seconds=round(t.focus_minutes * 60)),
+        short_break=timedelta(seconds=round(t.short_break_minutes * 60)),
+        long_break=timedelta(seconds=round(t.long_break_minutes * 60)),
+        long_break_every=t.long_break_every,
+        max_pause=timedelta(seconds=round(t.max_pause_minutes * 60)),
+    )
+
+
+def load(config: str | None = None, db: str | None = None) -> tuple[Settings, Path, Path]:
+    settings, config_path = load_settings(config)
+    return settings, config_path, resolve_db_path(settings, db)
+
+
+async def bootstrap(
+    config: str | None = None,
+    db: str | None = None,
+    clock: Clock | None = None,
+    on_hook_failure: Callable[[HookResult], None] | None = None,
+    settings: Settings | None = None,
+) -> Container:
+    if settings is None:
+        settings, config_path, db_path = load(config, db)
+    else:
+        config_path, db_path = Path(config or ""), resolve_db_path(settings, db)
+    clock = clock or SystemClock()
+    zone = resolve_timezone(settings)
+    repo = await open_repository(db_path, zone, clock.now())
+    h = settings.hooks
+    hooks = HookRunner(
+        {
+            "start": h.start,
+            "pause": h.pause,
+            "resume": h.resume,
+            "extend": h.extend,
+            "complete": h.complete,
+            "abandon": h.abandon,
+            "expire": h.expire,
+        },
+        timeout=h.timeout_seconds,
+        on_failure=on_hook_failure,
+    )
+    service = FocusService(repo, clock, zone, timer_rules(settings), events=hooks.fire)
+    return Container(settings, config_path, db_path, zone, clock, repo, hooks, service)

@@ -1,0 +1,110 @@
+"""Human-readable CLI output: short lines a person can read at a glance."""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+
+from app.domain import timer
+from app.domain.models import Bucket, Completion, Session, Stats, Status
+from app.presenters import clock_text
+
+
+def _minutes(seconds: float) -> str:
+    minutes = int(seconds) // 60
+    return f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{minutes} min"
+
+
+def label(s: Session) -> str:
+    text = s.mode.label
+    if s.task_title:
+        text += f' "{s.task_title}"'
+    if s.tags:
+        text += " " + " ".join(f"#{t}" for t in s.tags)
+    return text
+
+
+def local(instant: datetime | None, zone: tzinfo, fmt: str = "%H:%M") -> str:
+    return instant.astimezone(zone).strftime(fmt) if instant else "-"
+
+
+def session_line(s: Session, now: datetime, zone: tzinfo) -> str:
+    left = clock_text(timer.remaining(s, now))
+    if s.status is Status.ACTIVE:
+        return f"{label(s)} · active · {left} left (ends {local(s.ends_at, zone)})"
+    if s.status is Status.PAUSED:
+        return f"{label(s)} · paused at {local(s.paused_at, zone)} · {left} left"
+    return f"{label(s)} · {s.status.value}"
+
+
+def started(s: Session, zone: tzinfo) -> str:
+    return f"Started {label(s)}: {clock_text(s.target)}, ends at {local(s.ends_at, zone)}."
+
+
+def completed(c: Completion) -> str:
+    s = c.session
+    text = f"Completed {label(s)}: {_minutes(s.focused.total_seconds())} focused"
+    if s.xp_awarded or s.coins_awarded:
+        text += f", +{s.xp_awarded} xp, +{s.coins_awarded} coins"
+    elif s.focused.total_seconds() < 60:
+        text += " (under a minute: no reward)"
+    text += f". Level {c.level.level} ({c.level.total_xp} xp)"
+    if c.leveled_up:
+        text += " — level up!"
+    days = c.streak.current
+    return text + f", streak {days} day{'s' if days != 1 else ''}."
+
+
+def history_table(sessions: list[Session], zone: tzinfo) -> str:
+    if not sessions:
+        return "No sessions yet."
+    lines = [f"{'started':16}  {'mode':11}  {'status':9}  {'focused':>7}  {'xp':>4}  task"]
+    for s in sessions:
+        task = (s.task_title or "") + "".join(f" #{t}" for t in s.tags)
+        lines.append(
+            f"{local(s.started_at, zone, '%Y-%m-%d %H:%M'):16}  {s.mode.value:11}  "
+            f"{s.status.value:9}  {int(s.focused.total_seconds()) // 60:>5}m  "
+            f"{s.xp_awarded:>4}  {task}"
+        )
+    return "\n".join(lines)
+
+
+def _bucket_line(name: str, b: Bucket) -> str:
+    rate = b.completion_rate
+    rate_text = f", {rate:.0%} completed" if rate is not None else ""
+    return (
+        f"{name:9} {b.completed} completed, {b.abandoned} abandoned, {b.expired} expired · "
+        f"{_minutes(b.focused_seconds)} focused · {b.xp} xp{rate_text}"
+    )
+
+
+def stats_text(s: Stats) -> str:
+    lines = [
+        _bucket_line("Today", s.today),
+        _bucket_line("Week", s.week),
+        _bucket_line("All time", s.total),
+        f"Level {s.level.level} · {s.level.total_xp} xp "
+        f"({s.level.next_level_xp - s.level.total_xp} to level {s.level.level + 1}) · "
+        f"{s.coins} coins",
+        f"Streak {s.streak.current} day(s), longest {s.streak.longest}",
+    ]
+    if s.by_task:
+        lines.append(
+            "Top tasks: "
+            + ", ".join(f"{k} ({_minutes(b.focused_seconds)})" for k, b in s.by_task[:5])
+        )
+    if s.by_tag:
+        lines.append(
+            "Top tags:  "
+            + ", ".join(f"#{k} ({_minutes(b.focused_seconds)})" for k, b in s.by_tag[:5])
+        )
+    if s.abandon_reasons:
+        lines.append("Abandoned: " + ", ".join(f"{k} ({n})" for k, n in s.abandon_reasons[:5]))
+    return "\n".join(lines)
+
+
+def statusline(s: Session | None, now: datetime) -> str:
+    if s is None:
+        return ""
+    icon = "▶" if s.status is Status.ACTIVE else "⏸"
+    task = f" {s.task_title}" if s.task_title else ""
+    return f"{icon} {s.mode.label} {clock_text(timer.remaining(s, now))}{task}"

@@ -1,0 +1,1 @@
+"""Pure rules of Focus: sessions, timer semantics, rewards, levels and streaks (no I/O)."""

@@ -1,0 +1,53 @@
+"""The one error family every layer raises and every interface reports."""
+
+
+class FocusError(Exception):
+    """An expected failure with a one-line message for the user.
+
+    `exit_code` follows the CLI contract: 1 for a refused operation, 2 for bad usage,
+    bad configuration or an unusable database.
+    """
+
+    exit_code = 1
+    title = "Focus"
+
+    def __init__(self, message: str, *, title: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if title is not None:
+            self.title = title
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class RefusedError(FocusError):
+    """The operation does not apply to the current state (no open session, one already open)."""
+
+    title = "Not allowed"
+
+
+class NotFoundError(RefusedError):
+    """The named record does not exist."""
+
+    title = "Not found"
+
+
+class UsageError(FocusError):
+    """A value given by the user is out of range or malformed."""
+
+    exit_code = 2
+    title = "Bad input"
+
+
+class ConfigError(UsageError):
+    """The configuration file or environment holds an invalid value."""
+
+    title = "Configuration"
+
+
+class StorageError(FocusError):
+    """The database cannot be used (not a Focus database, newer schema, unreadable)."""
+
+    exit_code = 2
+    title = "Database"

@@ -1,0 +1,69 @@
+"""Rewards, levels and streaks, with the reference backend's loopholes closed."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable
+from datetime import date, timedelta
+
+from app.domain.models import Level, Mode, Reward, Streak
+
+MIN_REWARDED_SECONDS = 60
+
+
+def reward_for(mode: Mode, focused_seconds: int) -> Reward:
+    """Focus: 1 xp a minute (min 5), 1 coin per 5 minutes (min 2); breaks a flat amount.
+
+    Under a minute of focused time earns nothing, so start/complete farming pays zero.
+    """
+    if focused_seconds < MIN_REWARDED_SECONDS:
+        return Reward()
+    if mode is Mode.FOCUS:
+        return Reward(xp=max(5, focused_seconds // 60), coins=max(2, focused_seconds // 300))
+    if mode is Mode.SHORT_BREAK:
+        return Reward(xp=2)
+    return Reward(xp=3, coins=1)
+
+
+def level_for(total_xp: int) -> Level:
+    """`level = 1 + isqrt(total_xp // 100)`: 100 xp -> 2, 400 -> 3, 900 -> 4."""
+    total = max(0, total_xp)
+    level = 1 + math.isqrt(total // 100)
+    return Level(
+        level=level,
+        total_xp=total,
+        level_floor_xp=100 * (level - 1) ** 2,
+        next_level_xp=100 * level**2,
+    )
+
+
+def streak_for(days: Iterable[date], today: date) -> Streak:
+    """Consecutive local calendar days with at least one completed focus session.
+
+    The current streak still counts while the last such day is today or yesterday.
+    """
+    ordered = sorted(set(days))
+    if not ordered:
+        return Streak()
+    longest = run = 1
+    for prev, cur in itertools.pairwise(ordered):
+        run = run + 1 if cur - prev == timedelta(days=1) else 1
+        longest = max(longest, run)
+    last = ordered[-1]
+    current = 0
+    if today - last <= timedelta(days=1):
+        current = 1
+        for prev, cur in itertools.pairwise(reversed(ordered)):
+            if prev - cur != timedelta(days=1):
+                break
+            current += 1
+    return Streak(current=current, longest=longest, last_day=last)
+
+
+def suggest_next_mode(mode: Mode, focus_done_in_cycle: int, long_break_every: int) -> Mode:
+    """After a focus session: a long break every `long_break_every`th, else a short one."""
+    if mode is not Mode.FOCUS:
+        return Mode.FOCUS
+    due = focus_done_in_cycle > 0 and focus_done_in_cycle % max(1, long_break_every) == 0
+    return Mode.LONG_BREAK if due else Mode.SHORT_BREAK

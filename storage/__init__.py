@@ -1,0 +1,1 @@
+"""Adapters: everything that touches a database or the network."""

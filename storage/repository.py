@@ -1,0 +1,99 @@
+"""The Repository protocol the services use; storage adapters implement it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol
+
+from app.domain.models import Bucket, LedgerEntry, Mode, Session, Status
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who writes through this store: the user and this database's client (device) id."""
+
+    user_id: uuid.UUID
+    client_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Keyset position in history: the last row seen, newest first."""
+
+    started_at: datetime
+    id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class RollupRow:
+    dim: str
+    key: str
+    mode: Mode
+    counts: Bucket
+
+
+class Transaction(Protocol):
+    """One write transaction; rolled back unless `commit()` is called."""
+
+    async def open_session(self) -> Session | None: ...
+
+    async def get_session(self, session_id: uuid.UUID) -> Session | None: ...
+
+    async def insert_session(self, session: Session) -> None: ...
+
+    async def update_session(self, before: Session, after: Session) -> None:
+        """Store `after` (its version must be higher), its outbox row and, when it just
+        became terminal, its stats rollups."""
+        ...
+
+    async def add_ledger(self, entry: LedgerEntry) -> bool:
+        """Append an award; False when its idempotency key was already used."""
+        ...
+
+    async def total_xp(self) -> int: ...
+
+    async def focus_days(self) -> list[date]: ...
+
+    async def commit(self) -> None: ...
+
+
+class Repository(Protocol):
+    identity: Identity
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
+
+    async def open_session(self) -> Session | None: ...
+
+    async def get_session(self, session_id: uuid.UUID) -> Session | None: ...
+
+    async def history(
+        self,
+        limit: int,
+        before: Cursor | None = None,
+        statuses: tuple[Status, ...] = (),
+        modes: tuple[Mode, ...] = (),
+    ) -> list[Session]: ...
+
+    def iter_sessions(self, page_size: int = 1000) -> AsyncIterator[Session]: ...
+
+    async def rollups(
+        self, dims: tuple[str, ...], since_day: date | None = None
+    ) -> list[RollupRow]:
+        """Stats buckets; `since_day` limits the `day` dimension."""
+        ...
+
+    async def top(self, dim: str, limit: int) -> list[tuple[str, Bucket]]: ...
+
+    async def totals_by_mode(self) -> dict[Mode, Bucket]: ...
+
+    async def focus_days(self) -> list[date]: ...
+
+    async def total_xp(self) -> int: ...
+
+    async def pending_changes(self) -> int: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,299 @@
+"""The Repository on SQLAlchemy async Core; one implementation for SQLite and Postgres."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import date, tzinfo
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.domain.errors import RefusedError
+from app.domain.models import Bucket, LedgerEntry, Mode, Session, Status
+from app.domain.rollup import rollup_entries
+from storage.codec import ledger_to_row, session_from_row, session_to_row, to_payload
+from storage.repository import Cursor, Identity, RollupRow
+from storage.schema import ledger, outbox, rollups, sessions
+
+_BUCKET_COLS = ("completed", "abandoned", "expired", "focused_seconds", "xp", "coins")
+
+
+def _insert(conn: AsyncConnection, table: Any) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _bucket(row: Any) -> Bucket:
+    return Bucket(*(int(getattr(row, c) or 0) for c in _BUCKET_COLS))
+
+
+class _Reads:
+    """Queries shared by a write transaction and the repository's own read connections."""
+
+    identity: Identity
+
+    def _open_query(self) -> Select[Any]:
+        return select(sessions).where(
+            sessions.c.user_id == self.identity.user_id,
+            sessions.c.client_id == self.identity.client_id,
+            sessions.c.status.in_([Status.ACTIVE.value, Status.PAUSED.value]),
+        )
+
+    def _get_query(self, session_id: uuid.UUID) -> Select[Any]:
+        return select(sessions).where(
+            sessions.c.user_id == self.identity.user_id, sessions.c.id == session_id
+        )
+
+    def _xp_query(self) -> Select[Any]:
+        return select(func.coalesce(func.sum(rollups.c.xp), 0)).where(
+            rollups.c.user_id == self.identity.user_id, rollups.c.dim == "day"
+        )
+
+    def _days_query(self) -> Select[Any]:
+        return select(rollups.c.key).where(
+            rollups.c.user_id == self.identity.user_id,
+            rollups.c.dim == "day",
+            rollups.c.mode == Mode.FOCUS.value,
+            rollups.c.xp > 0,  # a rewarded focus session (a minute or more) keeps a streak
+        )
+
+
+class SqlTransaction(_Reads):
+    def __init__(self, conn: AsyncConnection, identity: Identity, zone: tzinfo) -> None:
+        self.conn = conn
+        self.identity = identity
+        self.zone = zone
+        self.committed = False
+
+    async def _one(self, query: Select[Any]) -> Session | None:
+        row = (await self.conn.execute(query)).mappings().first()
+        return session_from_row(row) if row else None
+
+    async def open_session(self) -> Session | None:
+        return await self._one(self._open_query())
+
+    async def get_session(self, session_id: uuid.UUID) -> Session | None:
+        return await self._one(self._get_query(session_id))
+
+    async def _outbox(self, entity: str, entity_id: uuid.UUID, version: int, row: Any) -> None:
+        await self.conn.execute(
+            outbox.insert().values(
+                user_id=self.identity.user_id,
+                client_id=self.identity.client_id,
+                entity=entity,
+                entity_id=entity_id,
+                version=version,
+                payload=to_payload(row),
+                created_at=row.get("updated_at") or row["created_at"],
+            )
+        )
+
+    async def insert_session(self, session: Session) -> None:
+        row = session_to_row(session)
+        try:
+            await self.conn.execute(sessions.insert().values(**row))
+        except IntegrityError as exc:
+            raise RefusedError("a session is already open on this device") from exc
+        await self._outbox("session", session.id, session.version, row)
+
+    async def update_session(self, before: Session, after: Session) -> None:
+        if after.version <= before.version:
+            raise ValueError("a change must raise the version")
+        row = session_to_row(after)
+        result = await self.conn.execute(
+            sessions.update()
+            .where(
+                sessions.c.user_id == self.identity.user_id,
+                sessions.c.id == after.id,
+                sessions.c.version == before.version,
+            )
+            .values(**{k: v for k, v in row.items() if k not in ("id", "user_id")})
+        )
+        if result.rowcount != 1:
+            raise RefusedError("the session was changed elsewhere; try again")
+        await self._outbox("session", after.id, after.version, row)
+        if before.status.is_open and after.status.is_terminal:
+            await self._add_rollups(after)
+
+    async def _add_rollups(self, session: Session) -> None:
+        entries = rollup_entries(session, self.zone)
+        if not entries:
+            return
+        values = [
+            {"user_id": session.user_id, "dim": d, "key": k, "mode": m}
+            | {c: getattr(b, c) for c in _BUCKET_COLS}
+            for d, k, m, b in entries
+        ]
+        stmt = _insert(self.conn, rollups).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["user_id", "dim", "key", "mode"],
+            set_={c: getattr(rollups.c, c) + getattr(stmt.excluded, c) for c in _BUCKET_COLS},
+        )
+        await self.conn.execute(stmt)
+
+    async def add_ledger(self, entry: LedgerEntry) -> bool:
+        row = ledger_to_row(entry)
+        stmt = (
+            _insert(self.conn, ledger)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
+        )
+        result = await self.conn.execute(stmt)
+        if result.rowcount != 1:
+            return False
+        await self._outbox("ledger", entry.id, 1, row)
+        return True
+
+    async def total_xp(self) -> int:
+        return int((await self.conn.execute(self._xp_query())).scalar_one())
+
+    async def focus_days(self) -> list[date]:
+        keys = (await self.conn.execute(self._days_query())).scalars().all()
+        return [date.fromisoformat(k) for k in keys]
+
+    async def commit(self) -> None:
+        await self.conn.commit()
+        self.committed = True
+
+
+class SqlRepository(_Reads):
+    """Writes run in `BEGIN IMMEDIATE` on SQLite (see `storage.sqlite`), reads in plain ones."""
+
+    def __init__(self, engine: AsyncEngine, identity: Identity, zone: tzinfo) -> None:
+        self.engine = engine
+        self.identity = identity
+        self.zone = zone
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqlTransaction]:
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(focus_write=True)
+            await conn.begin()
+            tx = SqlTransaction(conn, self.identity, self.zone)
+            try:
+                yield tx
+            finally:
+                if not tx.committed:
+                    await conn.rollback()
+
+    async def _fetch_sessions(self, query: Select[Any]) -> list[Session]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [session_from_row(r) for r in rows]
+
+    async def _scalar(self, query: Select[Any]) -> Any:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(query)).scalar_one()
+
+    async def open_session(self) -> Session | None:
+        found = await self._fetch_sessions(self._open_query())
+        return found[0] if found else None
+
+    async def get_session(self, session_id: uuid.UUID) -> Session | None:
+        found = await self._fetch_sessions(self._get_query(session_id))
+        return found[0] if found else None
+
+    def _history_query(
+        self,
+        limit: int,
+        before: Cursor | None,
+        statuses: Sequence[Status] = (),
+        modes: Sequence[Mode] = (),
+    ) -> Select[Any]:
+        query = select(sessions).where(sessions.c.user_id == self.identity.user_id)
+        if before is not None:
+            query = query.where(
+                or_(
+                    sessions.c.started_at < before.started_at,
+                    and_(sessions.c.started_at == before.started_at, sessions.c.id < before.id),
+                )
+                if self.engine.dialect.name == "sqlite"
+                else tuple_(sessions.c.started_at, sessions.c.id)
+                < tuple_(before.started_at, before.id)
+            )
+        if statuses:
+            query = query.where(sessions.c.status.in_([s.value for s in statuses]))
+        if modes:
+            query = query.where(sessions.c.mode.in_([m.value for m in modes]))
+        return query.order_by(sessions.c.started_at.desc(), sessions.c.id.desc()).limit(limit)
+
+    async def history(
+        self,
+        limit: int,
+        before: Cursor | None = None,
+        statuses: tuple[Status, ...] = (),
+        modes: tuple[Mode, ...] = (),
+    ) -> list[Session]:
+        return await self._fetch_sessions(self._history_query(limit, before, statuses, modes))
+
+    async def iter_sessions(self, page_size: int = 1000) -> AsyncIterator[Session]:
+        cursor: Cursor | None = None
+        while True:
+            page = await self.history(page_size, cursor)
+            for session in page:
+                yield session
+            if len(page) < page_size:
+                return
+            cursor = Cursor(page[-1].started_at, page[-1].id)
+
+    async def rollups(
+        self, dims: tuple[str, ...], since_day: date | None = None
+    ) -> list[RollupRow]:
+        query = select(rollups).where(
+            rollups.c.user_id == self.identity.user_id, rollups.c.dim.in_(dims)
+        )
+        if since_day is not None:
+            query = query.where(or_(rollups.c.dim != "day", rollups.c.key >= since_day.isoformat()))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [RollupRow(r.dim, r.key, Mode(r.mode), _bucket(r)) for r in rows]
+
+    async def top(self, dim: str, limit: int) -> list[tuple[str, Bucket]]:
+        sums = [func.sum(getattr(rollups.c, c)).label(c) for c in _BUCKET_COLS]
+        query = (
+            select(rollups.c.key, *sums)
+            .where(rollups.c.user_id == self.identity.user_id, rollups.c.dim == dim)
+            .group_by(rollups.c.key)
+            .order_by(
+                func.sum(rollups.c.focused_seconds).desc(),
+                func.sum(rollups.c.completed + rollups.c.abandoned).desc(),
+                rollups.c.key,
+            )
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(r.key, _bucket(r)) for r in rows]
+
+    async def totals_by_mode(self) -> dict[Mode, Bucket]:
+        sums = [func.sum(getattr(rollups.c, c)).label(c) for c in _BUCKET_COLS]
+        query = (
+            select(rollups.c.mode, *sums)
+            .where(rollups.c.user_id == self.identity.user_id, rollups.c.dim == "day")
+            .group_by(rollups.c.mode)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {Mode(r.mode): _bucket(r) for r in rows}
+
+    async def focus_days(self) -> list[date]:
+        async with self.engine.connect() as conn:
+            keys = (await conn.execute(self._days_query())).scalars().all()
+        return [date.fromisoformat(k) for k in keys]
+
+    async def total_xp(self) -> int:
+        return int(await self._scalar(self._xp_query()))
+
+    async def pending_changes(self) -> int:
+        query = select(func.count()).select_from(outbox)
+        return int(await self._scalar(query.where(outbox.c.user_id == self.identity.user_id)))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
