@@ -1,0 +1,70 @@
+"""Shared fixtures: a fake clock, a real SQLite file per test, and a clean environment."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from app.clock import FakeClock
+from app.services import FocusService, TimerRules
+from storage.local import open_repository
+from storage.sql import SqlRepository
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Keep the developer's own config, database and time zone out of every test."""
+    home = tmp_path_factory.mktemp("home")
+    for name in list(__import__("os").environ):
+        if name.startswith("FOCUS_") and name != "FOCUS_TEST_PG_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.setenv("TZ", "UTC")
+    yield
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+def zone() -> ZoneInfo:
+    return ZoneInfo("UTC")
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "focus.db"
+
+
+@pytest.fixture
+async def repo(db_path: Path, zone: ZoneInfo, clock: FakeClock) -> AsyncIterator[SqlRepository]:
+    repository = await open_repository(db_path, zone, clock.now())
+    yield repository
+    await repository.close()
+
+
+@pytest.fixture
+def events() -> list[tuple[str, dict[str, object]]]:
+    return []
+
+
+@pytest.fixture
+def service(
+    repo: SqlRepository,
+    clock: FakeClock,
+    zone: ZoneInfo,
+    events: list[tuple[str, dict[str, object]]],
+) -> FocusService:
+    return FocusService(repo, clock, zone, TimerRules(), events=lambda e, s: events.append((e, s)))
