@@ -7,7 +7,6 @@ Expected failures print one line to stderr, never a traceback (set FOCUS_DEBUG=1
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import io
 import json
@@ -263,6 +262,8 @@ async def _export(args: argparse.Namespace, app: Any) -> None:
     if target is None:
         sys.stdout.write(buffer.getvalue())
         return
+    import asyncio
+
     await asyncio.to_thread(_write_atomically, target, buffer.getvalue())
     summary = {"output": str(target), "sessions": count, "format": args.format}
     _emit(args, summary, f"Exported {count} sessions to {target}")
@@ -296,11 +297,45 @@ def _open_tui(args: argparse.Namespace) -> int:
     return run_tui(getattr(args, "config", None), getattr(args, "db", None))
 
 
+def _quick_status(args: argparse.Namespace) -> bool:
+    """Answer status/statusline without SQLAlchemy when nothing needs writing."""
+    from datetime import timedelta
+
+    from app import cli_output as out
+    from app import presenters as p
+    from app.clock import SystemClock
+    from app.config import load_settings, resolve_db_path, resolve_timezone
+    from app.domain import timer
+    from storage.peek import PeekUnavailable, peek_open_session
+
+    settings, _ = load_settings(getattr(args, "config", None))
+    path = resolve_db_path(settings, getattr(args, "db", None))
+    try:
+        session = peek_open_session(path)
+    except PeekUnavailable:
+        return False
+    now = SystemClock().now()
+    max_pause = timedelta(minutes=settings.timer.max_pause_minutes)
+    if session is not None and timer.settle(session, now, max_pause) is not session:
+        return False  # it ran out or expired: the full path settles and stores that
+    data = {"session": p.session_dict(session, now) if session else None}
+    if args.command == "statusline":
+        _emit(args, data, out.statusline(session, now))
+    else:
+        zone = resolve_timezone(settings)
+        _emit(args, data, out.session_line(session, now, zone) if session else "No open session.")
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command is None:
             return _open_tui(args)
+        if args.command in ("status", "statusline") and _quick_status(args):
+            return 0
+        import asyncio
+
         return asyncio.run(_run(args))
     except FocusError as exc:
         sys.stderr.write(f"focus: {exc.message}\n")

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import date, tzinfo
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, tuple_
+from sqlalchemy import Select, and_, func, or_, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -18,7 +18,7 @@ from app.domain.models import Bucket, LedgerEntry, Mode, Session, Status
 from app.domain.rollup import rollup_entries
 from storage.codec import ledger_to_row, session_from_row, session_to_row, to_payload
 from storage.repository import Cursor, Identity, RollupRow
-from storage.schema import ledger, outbox, rollups, sessions
+from storage.schema import OPEN, ledger, outbox, rollups, sessions
 
 _BUCKET_COLS = ("completed", "abandoned", "expired", "focused_seconds", "xp", "coins")
 
@@ -43,7 +43,9 @@ class _Reads:
         return select(sessions).where(
             sessions.c.user_id == self.identity.user_id,
             sessions.c.client_id == self.identity.client_id,
-            sessions.c.status.in_([Status.ACTIVE.value, Status.PAUSED.value]),
+            # Spelled exactly as the partial index's WHERE, so SQLite can use that index
+            # (bound parameters would hide the match and scan the user's whole history).
+            text(OPEN),
         )
 
     def _get_query(self, session_id: uuid.UUID) -> Select[Any]:
