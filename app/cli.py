@@ -50,6 +50,16 @@ def _limit(text: str) -> int:
     return value
 
 
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 1 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"speed must be between 1 and 100000 (got {text})")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     # Also accepted after the command; SUPPRESS keeps a later absence from erasing them.
@@ -112,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="FILE", help="write here instead of stdout")
     p.add_argument("--force", action="store_true", help="replace FILE if it exists")
     add("statusline", "one short line for tmux or a status bar (empty when idle)")
+    p = add("demo", "the whole session lifecycle, accelerated, on a throwaway database")
+    p.add_argument(
+        "--speed",
+        type=_speed,
+        default=120.0,
+        metavar="X",
+        help="how many times faster than real time (default 120: about 40 s)",
+    )
     p = add("config", "configuration")
     p.add_argument("action", choices=["check", "path"])
     p = add("db", "database")
@@ -334,6 +352,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _open_tui(args)
         if args.command in ("status", "statusline") and _quick_status(args):
             return 0
+        if args.command == "demo":
+            from app.config import load_settings
+            from app.demo import main_demo
+
+            settings, _ = load_settings(getattr(args, "config", None))
+            return main_demo(args.speed, getattr(args, "json", False), settings)
         import asyncio
 
         return asyncio.run(_run(args))
