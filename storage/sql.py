@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import date, tzinfo
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, text, tuple_
+from sqlalchemy import Select, bindparam, func, or_, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -23,48 +23,67 @@ from storage.schema import OPEN, ledger, outbox, rollups, sessions
 _BUCKET_COLS = ("completed", "abandoned", "expired", "focused_seconds", "xp", "coins")
 
 
-def _insert(conn: AsyncConnection, table: Any) -> Any:
+def _insert(dialect: str, table: Any) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
 def _bucket(row: Any) -> Bucket:
     return Bucket(*(int(getattr(row, c) or 0) for c in _BUCKET_COLS))
 
 
+# Statements are built once and run with parameters: building one per call costs more
+# Python time than SQLite spends executing it.
+_UID: Any = bindparam("uid")
+OPEN_SESSION = select(sessions).where(
+    sessions.c.user_id == _UID,
+    sessions.c.client_id == bindparam("cid"),
+    # Spelled exactly as the partial index's WHERE, so SQLite can use that index (bound
+    # parameters would hide the match and scan the user's whole history).
+    text(OPEN),
+)
+GET_SESSION = select(sessions).where(sessions.c.user_id == _UID, sessions.c.id == bindparam("sid"))
+TOTAL_XP = select(func.coalesce(func.sum(rollups.c.xp), 0)).where(
+    rollups.c.user_id == _UID, rollups.c.dim == "day"
+)
+FOCUS_DAYS = select(rollups.c.key).where(
+    rollups.c.user_id == _UID,
+    rollups.c.dim == "day",
+    rollups.c.mode == Mode.FOCUS.value,
+    rollups.c.xp > 0,  # a rewarded focus session (a minute or more) keeps a streak
+)
+# SET gets every column named in the parameters; the guard makes a lost update impossible.
+UPDATE_SESSION = sessions.update().where(
+    sessions.c.user_id == bindparam("w_user_id"),
+    sessions.c.id == bindparam("w_id"),
+    sessions.c.version == bindparam("w_version"),
+)
+_DIALECT_STATEMENTS: dict[str, tuple[Any, Any]] = {}
+
+
+def _upserts(dialect: str) -> tuple[Any, Any]:
+    """(ledger insert-if-new, rollup add-to) for this dialect, built once."""
+    if dialect not in _DIALECT_STATEMENTS:
+        add_ledger = _insert(dialect, ledger).on_conflict_do_nothing(
+            index_elements=["user_id", "idempotency_key"]
+        )
+        roll = _insert(dialect, rollups)
+        add_rollup = roll.on_conflict_do_update(
+            index_elements=["user_id", "dim", "key", "mode"],
+            set_={c: getattr(rollups.c, c) + getattr(roll.excluded, c) for c in _BUCKET_COLS},
+        )
+        _DIALECT_STATEMENTS[dialect] = (add_ledger, add_rollup)
+    return _DIALECT_STATEMENTS[dialect]
+
+
 class _Reads:
-    """Queries shared by a write transaction and the repository's own read connections."""
+    """Parameters shared by a write transaction and the repository's read connections."""
 
     identity: Identity
 
-    def _open_query(self) -> Select[Any]:
-        return select(sessions).where(
-            sessions.c.user_id == self.identity.user_id,
-            sessions.c.client_id == self.identity.client_id,
-            # Spelled exactly as the partial index's WHERE, so SQLite can use that index
-            # (bound parameters would hide the match and scan the user's whole history).
-            text(OPEN),
-        )
-
-    def _get_query(self, session_id: uuid.UUID) -> Select[Any]:
-        return select(sessions).where(
-            sessions.c.user_id == self.identity.user_id, sessions.c.id == session_id
-        )
-
-    def _xp_query(self) -> Select[Any]:
-        return select(func.coalesce(func.sum(rollups.c.xp), 0)).where(
-            rollups.c.user_id == self.identity.user_id, rollups.c.dim == "day"
-        )
-
-    def _days_query(self) -> Select[Any]:
-        return select(rollups.c.key).where(
-            rollups.c.user_id == self.identity.user_id,
-            rollups.c.dim == "day",
-            rollups.c.mode == Mode.FOCUS.value,
-            rollups.c.xp > 0,  # a rewarded focus session (a minute or more) keeps a streak
-        )
+    @property
+    def _me(self) -> dict[str, Any]:
+        return {"uid": self.identity.user_id, "cid": self.identity.client_id}
 
 
 class SqlTransaction(_Reads):
@@ -73,91 +92,76 @@ class SqlTransaction(_Reads):
         self.identity = identity
         self.zone = zone
         self.committed = False
+        self._add_ledger, self._add_rollup = _upserts(conn.dialect.name)
 
-    async def _one(self, query: Select[Any]) -> Session | None:
-        row = (await self.conn.execute(query)).mappings().first()
-        return session_from_row(row) if row else None
+    async def _one(self, query: Any, params: dict[str, Any]) -> Session | None:
+        row = (await self.conn.execute(query, params)).mappings().first()
+        return session_from_row(dict(row)) if row else None
 
     async def open_session(self) -> Session | None:
-        return await self._one(self._open_query())
+        return await self._one(OPEN_SESSION, self._me)
 
     async def get_session(self, session_id: uuid.UUID) -> Session | None:
-        return await self._one(self._get_query(session_id))
+        return await self._one(GET_SESSION, self._me | {"sid": session_id})
 
-    async def _outbox(self, entity: str, entity_id: uuid.UUID, version: int, row: Any) -> None:
-        await self.conn.execute(
-            outbox.insert().values(
-                user_id=self.identity.user_id,
-                client_id=self.identity.client_id,
-                entity=entity,
-                entity_id=entity_id,
-                version=version,
-                payload=to_payload(row),
-                created_at=row.get("updated_at") or row["created_at"],
-            )
-        )
+    def _outbox_row(self, entity: str, entity_id: uuid.UUID, version: int, row: Any) -> Any:
+        return {
+            "user_id": self.identity.user_id,
+            "client_id": self.identity.client_id,
+            "entity": entity,
+            "entity_id": entity_id,
+            "version": version,
+            "payload": to_payload(row),
+            "created_at": row.get("updated_at") or row["created_at"],
+        }
 
     async def insert_session(self, session: Session) -> None:
         row = session_to_row(session)
         try:
-            await self.conn.execute(sessions.insert().values(**row))
+            await self.conn.execute(sessions.insert(), row)
         except IntegrityError as exc:
             raise RefusedError("a session is already open on this device") from exc
-        await self._outbox("session", session.id, session.version, row)
+        await self.conn.execute(
+            outbox.insert(), self._outbox_row("session", session.id, session.version, row)
+        )
 
     async def update_session(self, before: Session, after: Session) -> None:
         if after.version <= before.version:
             raise ValueError("a change must raise the version")
         row = session_to_row(after)
-        result = await self.conn.execute(
-            sessions.update()
-            .where(
-                sessions.c.user_id == self.identity.user_id,
-                sessions.c.id == after.id,
-                sessions.c.version == before.version,
-            )
-            .values(**{k: v for k, v in row.items() if k not in ("id", "user_id")})
-        )
+        params = {k: v for k, v in row.items() if k not in ("id", "user_id")}
+        params |= {"w_user_id": self.identity.user_id, "w_id": after.id}
+        result = await self.conn.execute(UPDATE_SESSION, params | {"w_version": before.version})
         if result.rowcount != 1:
             raise RefusedError("the session was changed elsewhere; try again")
-        await self._outbox("session", after.id, after.version, row)
+        await self.conn.execute(
+            outbox.insert(), self._outbox_row("session", after.id, after.version, row)
+        )
         if before.status.is_open and after.status.is_terminal:
             await self._add_rollups(after)
 
     async def _add_rollups(self, session: Session) -> None:
-        entries = rollup_entries(session, self.zone)
-        if not entries:
-            return
         values = [
             {"user_id": session.user_id, "dim": d, "key": k, "mode": m}
             | {c: getattr(b, c) for c in _BUCKET_COLS}
-            for d, k, m, b in entries
+            for d, k, m, b in rollup_entries(session, self.zone)
         ]
-        stmt = _insert(self.conn, rollups).values(values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["user_id", "dim", "key", "mode"],
-            set_={c: getattr(rollups.c, c) + getattr(stmt.excluded, c) for c in _BUCKET_COLS},
-        )
-        await self.conn.execute(stmt)
+        if values:
+            await self.conn.execute(self._add_rollup, values)
 
     async def add_ledger(self, entry: LedgerEntry) -> bool:
         row = ledger_to_row(entry)
-        stmt = (
-            _insert(self.conn, ledger)
-            .values(**row)
-            .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
-        )
-        result = await self.conn.execute(stmt)
+        result = await self.conn.execute(self._add_ledger, row)
         if result.rowcount != 1:
             return False
-        await self._outbox("ledger", entry.id, 1, row)
+        await self.conn.execute(outbox.insert(), self._outbox_row("ledger", entry.id, 1, row))
         return True
 
     async def total_xp(self) -> int:
-        return int((await self.conn.execute(self._xp_query())).scalar_one())
+        return int((await self.conn.execute(TOTAL_XP, self._me)).scalar_one())
 
     async def focus_days(self) -> list[date]:
-        keys = (await self.conn.execute(self._days_query())).scalars().all()
+        keys = (await self.conn.execute(FOCUS_DAYS, self._me)).scalars().all()
         return [date.fromisoformat(k) for k in keys]
 
     async def commit(self) -> None:
@@ -185,21 +189,23 @@ class SqlRepository(_Reads):
                 if not tx.committed:
                     await conn.rollback()
 
-    async def _fetch_sessions(self, query: Select[Any]) -> list[Session]:
+    async def _fetch_sessions(
+        self, query: Any, params: dict[str, Any] | None = None
+    ) -> list[Session]:
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [session_from_row(r) for r in rows]
+            rows = (await conn.execute(query, params)).mappings().all()
+        return [session_from_row(dict(r)) for r in rows]
 
-    async def _scalar(self, query: Select[Any]) -> Any:
+    async def _scalar(self, query: Any, params: dict[str, Any] | None = None) -> Any:
         async with self.engine.connect() as conn:
-            return (await conn.execute(query)).scalar_one()
+            return (await conn.execute(query, params)).scalar_one()
 
     async def open_session(self) -> Session | None:
-        found = await self._fetch_sessions(self._open_query())
+        found = await self._fetch_sessions(OPEN_SESSION, self._me)
         return found[0] if found else None
 
     async def get_session(self, session_id: uuid.UUID) -> Session | None:
-        found = await self._fetch_sessions(self._get_query(session_id))
+        found = await self._fetch_sessions(GET_SESSION, self._me | {"sid": session_id})
         return found[0] if found else None
 
     def _history_query(
@@ -211,14 +217,9 @@ class SqlRepository(_Reads):
     ) -> Select[Any]:
         query = select(sessions).where(sessions.c.user_id == self.identity.user_id)
         if before is not None:
+            # A row-value comparison: both SQLite and Postgres seek the history index with it.
             query = query.where(
-                or_(
-                    sessions.c.started_at < before.started_at,
-                    and_(sessions.c.started_at == before.started_at, sessions.c.id < before.id),
-                )
-                if self.engine.dialect.name == "sqlite"
-                else tuple_(sessions.c.started_at, sessions.c.id)
-                < tuple_(before.started_at, before.id)
+                tuple_(sessions.c.started_at, sessions.c.id) < tuple_(before.started_at, before.id)
             )
         if statuses:
             query = query.where(sessions.c.status.in_([s.value for s in statuses]))
@@ -287,11 +288,11 @@ class SqlRepository(_Reads):
 
     async def focus_days(self) -> list[date]:
         async with self.engine.connect() as conn:
-            keys = (await conn.execute(self._days_query())).scalars().all()
+            keys = (await conn.execute(FOCUS_DAYS, self._me)).scalars().all()
         return [date.fromisoformat(k) for k in keys]
 
     async def total_xp(self) -> int:
-        return int(await self._scalar(self._xp_query()))
+        return int(await self._scalar(TOTAL_XP, self._me))
 
     async def pending_changes(self) -> int:
         query = select(func.count()).select_from(outbox)
