@@ -12,7 +12,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -205,15 +205,19 @@ async def _run(args: argparse.Namespace) -> int:
         if cmd == "start":
             s = await svc.start(Mode(args.mode), args.minutes, args.task, args.tag, args.force)
             show(s, out.started(s, zone))
-        elif cmd in ("pause", "resume", "abandon"):
-            action: Callable[[], Awaitable[Any]] = {
-                "pause": svc.pause,
-                "resume": svc.resume,
-                "abandon": lambda: svc.abandon(args.reason),
-            }[cmd]
-            s = await action()
-            verb = {"pause": "Paused", "resume": "Resumed", "abandon": "Abandoned"}[cmd]
-            show(s, f"{verb} {out.session_line(s, now(), zone)}")
+        elif cmd == "pause":
+            s = await svc.pause()
+            show(s, f"Paused {out.label(s)} with {out.left(s, now())} left.")
+        elif cmd == "resume":
+            s = await svc.resume()
+            show(s, f"Resumed {out.session_line(s, now(), zone)}")
+        elif cmd == "abandon":
+            s = await svc.abandon(args.reason)
+            show(
+                s,
+                f"Abandoned {out.label(s)} after {out.minutes(s.focused.total_seconds())} "
+                "(no reward).",
+            )
         elif cmd == "extend":
             s = await svc.extend(args.minutes)
             show(s, f"Extended by {args.minutes:g} min: {out.session_line(s, now(), zone)}")

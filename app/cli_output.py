@@ -9,9 +9,13 @@ from app.domain.models import Bucket, Completion, Session, Stats, Status
 from app.presenters import clock_text
 
 
-def _minutes(seconds: float) -> str:
+def minutes(seconds: float) -> str:
     minutes = int(seconds) // 60
     return f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{minutes} min"
+
+
+def left(s: Session, now: datetime) -> str:
+    return clock_text(timer.remaining(s, now))
 
 
 def label(s: Session) -> str:
@@ -42,7 +46,7 @@ def started(s: Session, zone: tzinfo) -> str:
 
 def completed(c: Completion) -> str:
     s = c.session
-    text = f"Completed {label(s)}: {_minutes(s.focused.total_seconds())} focused"
+    text = f"Completed {label(s)}: {minutes(s.focused.total_seconds())} focused"
     if s.xp_awarded or s.coins_awarded:
         text += f", +{s.xp_awarded} xp, +{s.coins_awarded} coins"
     elif s.focused.total_seconds() < 60:
@@ -73,7 +77,7 @@ def _bucket_line(name: str, b: Bucket) -> str:
     rate_text = f", {rate:.0%} completed" if rate is not None else ""
     return (
         f"{name:9} {b.completed} completed, {b.abandoned} abandoned, {b.expired} expired · "
-        f"{_minutes(b.focused_seconds)} focused · {b.xp} xp{rate_text}"
+        f"{minutes(b.focused_seconds)} focused · {b.xp} xp{rate_text}"
     )
 
 
@@ -90,12 +94,12 @@ def stats_text(s: Stats) -> str:
     if s.by_task:
         lines.append(
             "Top tasks: "
-            + ", ".join(f"{k} ({_minutes(b.focused_seconds)})" for k, b in s.by_task[:5])
+            + ", ".join(f"{k} ({minutes(b.focused_seconds)})" for k, b in s.by_task[:5])
         )
     if s.by_tag:
         lines.append(
             "Top tags:  "
-            + ", ".join(f"#{k} ({_minutes(b.focused_seconds)})" for k, b in s.by_tag[:5])
+            + ", ".join(f"#{k} ({minutes(b.focused_seconds)})" for k, b in s.by_tag[:5])
         )
     if s.abandon_reasons:
         lines.append("Abandoned: " + ", ".join(f"{k} ({n})" for k, n in s.abandon_reasons[:5]))

@@ -167,15 +167,19 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> tuple[Path, b
 
 
 def _format_error(path: Path | None, exc: ValidationError) -> str:
-    where = f"config error in {path}" if path else "config error in environment"
-    parts = []
+    """One line naming where each bad value came from (the file or an env var) and its key."""
+    in_file, in_env = [], []
     for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        parts.append(f"{key}: {msg}")
-    return f"{where}: " + "; ".join(parts)
+        loc = [str(p) for p in err["loc"]]
+        key = ".".join(loc) or "(top level)"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        env_name = "FOCUS_" + "__".join(loc).upper()
+        if env_name in os.environ or path is None:
+            in_env.append(f"environment variable {env_name} ({key}): {msg}")
+        else:
+            in_file.append(f"{key}: {msg}")
+    head = f"config error in {path}: " + "; ".join(in_file) if in_file else "config error"
+    return "; ".join([head, *in_env]) if in_file else f"{head}: " + "; ".join(in_env)
 
 
 def load_settings(explicit: str | os.PathLike[str] | None = None) -> tuple[Settings, Path]:
