@@ -27,7 +27,7 @@ from app.domain.models import (
     Stats,
     Status,
 )
-from app.domain.rewards import level_for, reward_for, streak_for, suggest_next_mode
+from app.domain.rewards import level_for, reward_for, streak_from_runs, suggest_next_mode
 from app.presenters import clock_text, session_dict
 from storage.repository import Cursor, Repository, Transaction
 
@@ -124,7 +124,7 @@ class FocusService:
         before_level = level_for(xp_before)
         level = level_for(xp_before + after.xp_awarded)
         today = self.clock.now().astimezone(self.zone).date()
-        streak = streak_for(await tx.focus_days(), today)
+        streak = streak_from_runs(*await tx.focus_day_runs(), today)
         self._emit("complete", after)
         return Completion(after, reward, level, level.level > before_level.level, streak)
 
@@ -299,7 +299,7 @@ class FocusService:
         since = min(week_start, today - timedelta(days=max(days, 1) - 1))
         by_day: dict[date, Bucket] = {}
         today_b = week_b = Bucket()
-        for row in await self.repo.rollups(("day",), since):
+        for row in await self.repo.rollups("day", since.isoformat()):
             day = date.fromisoformat(row.key)
             if day == today:
                 today_b += row.counts
@@ -320,7 +320,7 @@ class FocusService:
             by_tag=await self.repo.top("tag", 10),
             abandon_reasons=[(k, b.abandoned) for k, b in reasons],
             level=level_for(total.xp),
-            streak=streak_for(await self.repo.focus_days(), today),
+            streak=streak_from_runs(*await self.repo.focus_day_runs(), today),
             coins=total.coins,
         )
 

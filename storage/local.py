@@ -17,7 +17,7 @@ from app.domain.rollup import rollup_entries
 from storage.migrations import HEAD
 from storage.repository import Identity
 from storage.schema import meta, rollups
-from storage.sql import SqlRepository
+from storage.sql import SqlRepository, recount_streak
 from storage.sqlite import backup, inspect_file, make_engine
 
 
@@ -113,6 +113,7 @@ async def rebuild_rollups(repo: SqlRepository) -> None:
         ]
         for start in range(0, len(rows), 500):
             await conn.execute(rollups.insert(), rows[start : start + 500])
+        await recount_streak(conn, user_id)
         await conn.execute(
             insert(meta)
             .values(key="rollup_tz", value=zone_name(repo.zone))

@@ -5,20 +5,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import date, tzinfo
+from datetime import date, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, or_, select, text, tuple_
+from sqlalchemy import Select, bindparam, func, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.domain.errors import RefusedError
 from app.domain.models import Bucket, LedgerEntry, Mode, Session, Status
+from app.domain.rewards import day_runs
 from app.domain.rollup import rollup_entries
 from storage.codec import ledger_to_row, session_from_row, session_to_row, to_payload
 from storage.repository import Cursor, Identity, RollupRow
-from storage.schema import OPEN, ledger, outbox, rollups, sessions
+from storage.schema import OPEN, ledger, outbox, rollups, sessions, streak_cache
 
 _BUCKET_COLS = ("completed", "abandoned", "expired", "focused_seconds", "xp", "coins")
 
@@ -44,14 +45,52 @@ OPEN_SESSION = select(sessions).where(
 )
 GET_SESSION = select(sessions).where(sessions.c.user_id == _UID, sessions.c.id == bindparam("sid"))
 TOTAL_XP = select(func.coalesce(func.sum(rollups.c.xp), 0)).where(
-    rollups.c.user_id == _UID, rollups.c.dim == "day"
+    rollups.c.user_id == _UID, rollups.c.dim == "all"
 )
-FOCUS_DAYS = select(rollups.c.key).where(
+REWARDED_FOCUS_DAYS = select(rollups.c.key).where(
     rollups.c.user_id == _UID,
     rollups.c.dim == "day",
     rollups.c.mode == Mode.FOCUS.value,
     rollups.c.xp > 0,  # a rewarded focus session (a minute or more) keeps a streak
 )
+DAY_XP = select(rollups.c.xp).where(
+    rollups.c.user_id == _UID,
+    rollups.c.dim == "day",
+    rollups.c.mode == Mode.FOCUS.value,
+    rollups.c.key == bindparam("day"),
+)
+STREAK = select(streak_cache.c.longest, streak_cache.c.last_day, streak_cache.c.last_run).where(
+    streak_cache.c.user_id == _UID
+)
+
+
+def _runs(row: Any) -> tuple[int, date | None, int]:
+    if row is None or row.last_day is None:
+        return 0, None, 0
+    return int(row.longest), date.fromisoformat(row.last_day), int(row.last_run)
+
+
+async def store_runs(
+    conn: AsyncConnection, user_id: uuid.UUID, runs: tuple[int, date | None, int]
+) -> None:
+    longest, last_day, last_run = runs
+    values = {
+        "longest": longest,
+        "last_day": last_day.isoformat() if last_day else None,
+        "last_run": last_run,
+    }
+    stmt = _insert(conn.dialect.name, streak_cache).values(user_id=user_id, **values)
+    await conn.execute(stmt.on_conflict_do_update(index_elements=["user_id"], set_=values))
+
+
+async def recount_streak(conn: AsyncConnection, user_id: uuid.UUID) -> tuple[int, date | None, int]:
+    """Rebuild the streak cache from the day rollups (after an out-of-order day or a rebuild)."""
+    keys = (await conn.execute(REWARDED_FOCUS_DAYS, {"uid": user_id})).scalars().all()
+    runs = day_runs(date.fromisoformat(k) for k in keys)
+    await store_runs(conn, user_id, runs)
+    return runs
+
+
 # SET gets every column named in the parameters; the guard makes a lost update impossible.
 UPDATE_SESSION = sessions.update().where(
     sessions.c.user_id == bindparam("w_user_id"),
@@ -61,7 +100,7 @@ UPDATE_SESSION = sessions.update().where(
 _DIALECT_STATEMENTS: dict[str, tuple[Any, Any]] = {}
 
 
-def _upserts(dialect: str) -> tuple[Any, Any]:
+def _dialect_statements(dialect: str) -> tuple[Any, Any]:
     """(ledger insert-if-new, rollup add-to) for this dialect, built once."""
     if dialect not in _DIALECT_STATEMENTS:
         add_ledger = _insert(dialect, ledger).on_conflict_do_nothing(
@@ -69,7 +108,7 @@ def _upserts(dialect: str) -> tuple[Any, Any]:
         )
         roll = _insert(dialect, rollups)
         add_rollup = roll.on_conflict_do_update(
-            index_elements=["user_id", "dim", "key", "mode"],
+            index_elements=["user_id", "dim", "mode", "key"],
             set_={c: getattr(rollups.c, c) + getattr(roll.excluded, c) for c in _BUCKET_COLS},
         )
         _DIALECT_STATEMENTS[dialect] = (add_ledger, add_rollup)
@@ -92,7 +131,7 @@ class SqlTransaction(_Reads):
         self.identity = identity
         self.zone = zone
         self.committed = False
-        self._add_ledger, self._add_rollup = _upserts(conn.dialect.name)
+        self._add_ledger, self._add_rollup = _dialect_statements(conn.dialect.name)
 
     async def _one(self, query: Any, params: dict[str, Any]) -> Session | None:
         row = (await self.conn.execute(query, params)).mappings().first()
@@ -141,13 +180,31 @@ class SqlTransaction(_Reads):
             await self._add_rollups(after)
 
     async def _add_rollups(self, session: Session) -> None:
+        entries = rollup_entries(session, self.zone)
         values = [
             {"user_id": session.user_id, "dim": d, "key": k, "mode": m}
             | {c: getattr(b, c) for c in _BUCKET_COLS}
-            for d, k, m, b in rollup_entries(session, self.zone)
+            for d, k, m, b in entries
         ]
+        new_day = None
+        if session.mode is Mode.FOCUS and session.xp_awarded > 0:
+            day = next(k for d, k, _, _ in entries if d == "day")
+            before = (await self.conn.execute(DAY_XP, self._me | {"day": day})).scalar()
+            new_day = None if before else date.fromisoformat(day)
         if values:
             await self.conn.execute(self._add_rollup, values)
+        if new_day is not None:
+            await self._add_streak_day(new_day)
+
+    async def _add_streak_day(self, day: date) -> None:
+        """A day just got its first rewarded focus session: extend the runs in O(1)."""
+        longest, last_day, last_run = _runs((await self.conn.execute(STREAK, self._me)).first())
+        if last_day is None or day <= last_day:
+            # The first day ever, or a day from the past (synced, or a late completion): recount.
+            await recount_streak(self.conn, self.identity.user_id)
+            return
+        last_run = last_run + 1 if day - last_day == timedelta(days=1) else 1
+        await store_runs(self.conn, self.identity.user_id, (max(longest, last_run), day, last_run))
 
     async def add_ledger(self, entry: LedgerEntry) -> bool:
         row = ledger_to_row(entry)
@@ -160,9 +217,8 @@ class SqlTransaction(_Reads):
     async def total_xp(self) -> int:
         return int((await self.conn.execute(TOTAL_XP, self._me)).scalar_one())
 
-    async def focus_days(self) -> list[date]:
-        keys = (await self.conn.execute(FOCUS_DAYS, self._me)).scalars().all()
-        return [date.fromisoformat(k) for k in keys]
+    async def focus_day_runs(self) -> tuple[int, date | None, int]:
+        return _runs((await self.conn.execute(STREAK, self._me)).first())
 
     async def commit(self) -> None:
         await self.conn.commit()
@@ -246,14 +302,12 @@ class SqlRepository(_Reads):
                 return
             cursor = Cursor(page[-1].started_at, page[-1].id)
 
-    async def rollups(
-        self, dims: tuple[str, ...], since_day: date | None = None
-    ) -> list[RollupRow]:
+    async def rollups(self, dim: str, since_key: str | None = None) -> list[RollupRow]:
         query = select(rollups).where(
-            rollups.c.user_id == self.identity.user_id, rollups.c.dim.in_(dims)
+            rollups.c.user_id == self.identity.user_id, rollups.c.dim == dim
         )
-        if since_day is not None:
-            query = query.where(or_(rollups.c.dim != "day", rollups.c.key >= since_day.isoformat()))
+        if since_key is not None:
+            query = query.where(rollups.c.key >= since_key)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [RollupRow(r.dim, r.key, Mode(r.mode), _bucket(r)) for r in rows]
@@ -276,20 +330,11 @@ class SqlRepository(_Reads):
         return [(r.key, _bucket(r)) for r in rows]
 
     async def totals_by_mode(self) -> dict[Mode, Bucket]:
-        sums = [func.sum(getattr(rollups.c, c)).label(c) for c in _BUCKET_COLS]
-        query = (
-            select(rollups.c.mode, *sums)
-            .where(rollups.c.user_id == self.identity.user_id, rollups.c.dim == "day")
-            .group_by(rollups.c.mode)
-        )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return {Mode(r.mode): _bucket(r) for r in rows}
+        return {r.mode: r.counts for r in await self.rollups("all")}
 
-    async def focus_days(self) -> list[date]:
+    async def focus_day_runs(self) -> tuple[int, date | None, int]:
         async with self.engine.connect() as conn:
-            keys = (await conn.execute(FOCUS_DAYS, self._me)).scalars().all()
-        return [date.fromisoformat(k) for k in keys]
+            return _runs((await conn.execute(STREAK, self._me)).first())
 
     async def total_xp(self) -> int:
         return int(await self._scalar(TOTAL_XP, self._me))

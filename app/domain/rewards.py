@@ -38,27 +38,33 @@ def level_for(total_xp: int) -> Level:
     )
 
 
+def streak_from_runs(longest: int, last_day: date | None, last_run: int, today: date) -> Streak:
+    """A streak from its runs of consecutive days: the longest run, and the latest run
+    (which ends on `last_day`). The latest run is current while it ends today or yesterday."""
+    if last_day is None:
+        return Streak()
+    current = last_run if today - last_day <= timedelta(days=1) else 0
+    return Streak(current=current, longest=longest, last_day=last_day)
+
+
+def day_runs(days: Iterable[date]) -> tuple[int, date | None, int]:
+    """(longest run, last day, length of the run ending on the last day) of distinct days."""
+    ordered = sorted(set(days))
+    if not ordered:
+        return 0, None, 0
+    longest = run = 1
+    for prev, cur in itertools.pairwise(ordered):
+        run = run + 1 if cur - prev == timedelta(days=1) else 1
+        longest = max(longest, run)
+    return longest, ordered[-1], run
+
+
 def streak_for(days: Iterable[date], today: date) -> Streak:
     """Consecutive local calendar days with at least one completed focus session.
 
     The current streak still counts while the last such day is today or yesterday.
     """
-    ordered = sorted(set(days))
-    if not ordered:
-        return Streak()
-    longest = run = 1
-    for prev, cur in itertools.pairwise(ordered):
-        run = run + 1 if cur - prev == timedelta(days=1) else 1
-        longest = max(longest, run)
-    last = ordered[-1]
-    current = 0
-    if today - last <= timedelta(days=1):
-        current = 1
-        for prev, cur in itertools.pairwise(reversed(ordered)):
-            if prev - cur != timedelta(days=1):
-                break
-            current += 1
-    return Streak(current=current, longest=longest, last_day=last)
+    return streak_from_runs(*day_runs(days), today)
 
 
 def suggest_next_mode(mode: Mode, focus_done_in_cycle: int, long_break_every: int) -> Mode:

@@ -31,7 +31,8 @@ def rollup_entries(session: Session, zone: tzinfo) -> list[tuple[str, str, str, 
         coins=session.coins_awarded,
     )
     mode = session.mode.value
-    rows = [("day", local_day(ended, zone).isoformat(), mode, bucket)]
+    # "all" keeps per-mode totals in three rows, so totals never sum the whole history.
+    rows = [("all", "", mode, bucket), ("day", local_day(ended, zone).isoformat(), mode, bucket)]
     if session.task_title:
         rows.append(("task", session.task_title, mode, bucket))
     rows.extend(("tag", tag, mode, bucket) for tag in session.tags)

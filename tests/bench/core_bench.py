@@ -19,7 +19,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,6 +28,7 @@ from sqlalchemy import text
 
 from app.clock import FakeClock
 from app.domain.models import Bucket, Mode, Session, Status
+from app.domain.rewards import day_runs
 from app.domain.rollup import rollup_entries
 from app.services import FocusService, TimerRules
 from storage.local import open_repository
@@ -192,7 +193,8 @@ def fill(path: Path, n: int) -> None:
             batch.clear()
     conn.executemany(sql, batch)
     conn.executemany(
-        "INSERT INTO rollups VALUES (?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO rollups (user_id, dim, key, mode, completed, abandoned, expired, "
+        "focused_seconds, xp, coins) VALUES (?,?,?,?,?,?,?,?,?,?)",
         [
             (
                 user.hex,
@@ -208,6 +210,15 @@ def fill(path: Path, n: int) -> None:
             )
             for (d, k, m), b in totals.items()
         ],
+    )
+    longest, last_day, last_run = day_runs(
+        date.fromisoformat(k)
+        for (d, k, m), b in totals.items()
+        if d == "day" and m == Mode.FOCUS.value and b.xp > 0
+    )
+    conn.execute(
+        "INSERT INTO streak_cache VALUES (?,?,?,?)",
+        (user.hex, longest, last_day.isoformat() if last_day else None, last_run),
     )
     conn.commit()
     conn.execute("ANALYZE")

@@ -74,15 +74,24 @@ def upgrade() -> None:
         "rollups",
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("dim", sa.String(length=8), nullable=False),
-        sa.Column("key", sa.Text(), nullable=False),
         sa.Column("mode", sa.String(length=16), nullable=False),
+        sa.Column("key", sa.Text(), nullable=False),
         sa.Column("completed", sa.Integer(), server_default="0", nullable=False),
         sa.Column("abandoned", sa.Integer(), server_default="0", nullable=False),
         sa.Column("expired", sa.Integer(), server_default="0", nullable=False),
         sa.Column("focused_seconds", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("xp", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("coins", sa.BigInteger(), server_default="0", nullable=False),
-        sa.PrimaryKeyConstraint("user_id", "dim", "key", "mode", name=op.f("pk_rollups")),
+        sa.PrimaryKeyConstraint("user_id", "dim", "mode", "key", name=op.f("pk_rollups")),
+        sqlite_with_rowid=False,
+    )
+    op.create_table(
+        "streak_cache",
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("longest", sa.Integer(), nullable=False),
+        sa.Column("last_day", sa.String(length=10), nullable=True),
+        sa.Column("last_run", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_streak_cache")),
     )
     op.create_table(
         "sessions",
@@ -189,6 +198,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_sessions_history")
 
     op.drop_table("sessions")
+    op.drop_table("streak_cache")
     op.drop_table("rollups")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_entity")
