@@ -131,6 +131,8 @@ class SqlTransaction(_Reads):
         self.identity = identity
         self.zone = zone
         self.committed = False
+        self._outbox: list[dict[str, Any]] = []
+        self._streak: tuple[int, date | None, int] | None = None
         self._add_ledger, self._add_rollup = _dialect_statements(conn.dialect.name)
 
     async def _one(self, query: Any, params: dict[str, Any]) -> Session | None:
@@ -160,9 +162,7 @@ class SqlTransaction(_Reads):
             await self.conn.execute(sessions.insert(), row)
         except IntegrityError as exc:
             raise RefusedError("a session is already open on this device") from exc
-        await self.conn.execute(
-            outbox.insert(), self._outbox_row("session", session.id, session.version, row)
-        )
+        self._outbox.append(self._outbox_row("session", session.id, session.version, row))
 
     async def update_session(self, before: Session, after: Session) -> None:
         if after.version <= before.version:
@@ -173,9 +173,7 @@ class SqlTransaction(_Reads):
         result = await self.conn.execute(UPDATE_SESSION, params | {"w_version": before.version})
         if result.rowcount != 1:
             raise RefusedError("the session was changed elsewhere; try again")
-        await self.conn.execute(
-            outbox.insert(), self._outbox_row("session", after.id, after.version, row)
-        )
+        self._outbox.append(self._outbox_row("session", after.id, after.version, row))
         if before.status.is_open and after.status.is_terminal:
             await self._add_rollups(after)
 
@@ -201,26 +199,33 @@ class SqlTransaction(_Reads):
         longest, last_day, last_run = _runs((await self.conn.execute(STREAK, self._me)).first())
         if last_day is None or day <= last_day:
             # The first day ever, or a day from the past (synced, or a late completion): recount.
-            await recount_streak(self.conn, self.identity.user_id)
+            self._streak = await recount_streak(self.conn, self.identity.user_id)
             return
         last_run = last_run + 1 if day - last_day == timedelta(days=1) else 1
-        await store_runs(self.conn, self.identity.user_id, (max(longest, last_run), day, last_run))
+        self._streak = (max(longest, last_run), day, last_run)
+        await store_runs(self.conn, self.identity.user_id, self._streak)
 
     async def add_ledger(self, entry: LedgerEntry) -> bool:
         row = ledger_to_row(entry)
         result = await self.conn.execute(self._add_ledger, row)
         if result.rowcount != 1:
             return False
-        await self.conn.execute(outbox.insert(), self._outbox_row("ledger", entry.id, 1, row))
+        self._outbox.append(self._outbox_row("ledger", entry.id, 1, row))
         return True
 
     async def total_xp(self) -> int:
         return int((await self.conn.execute(TOTAL_XP, self._me)).scalar_one())
 
     async def focus_day_runs(self) -> tuple[int, date | None, int]:
-        return _runs((await self.conn.execute(STREAK, self._me)).first())
+        if self._streak is None:
+            self._streak = _runs((await self.conn.execute(STREAK, self._me)).first())
+        return self._streak
 
     async def commit(self) -> None:
+        # The outbox rows of this action go in one statement, in the order they happened.
+        if self._outbox:
+            await self.conn.execute(outbox.insert(), self._outbox)
+            self._outbox.clear()
         await self.conn.commit()
         self.committed = True
 
