@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.domain.errors import StorageError
@@ -72,6 +73,14 @@ async def upgrade_file(path: Path, now: datetime) -> tuple[str | None, str, Path
 
 async def open_repository(path: Path, zone: tzinfo, now: datetime) -> SqlRepository:
     """The repository over `path`, created or upgraded (after a backup) as needed."""
+    try:
+        return await _open(path, zone, now)
+    except (OperationalError, OSError) as exc:
+        reason = getattr(exc, "orig", None) or getattr(exc, "strerror", None) or exc
+        raise StorageError(f"cannot open database {path}: {reason}") from None
+
+
+async def _open(path: Path, zone: tzinfo, now: datetime) -> SqlRepository:
     await upgrade_file(path, now)
     engine = make_engine(path)
     try:

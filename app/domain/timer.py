@@ -56,7 +56,9 @@ def normalize_tags(tags: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
             if not tag:
                 continue
             if len(tag) > MAX_TAG_LEN or any(c.isspace() for c in tag):
-                raise UsageError(f"tag {part.strip()!r} must be one word of at most {MAX_TAG_LEN}")
+                raise UsageError(
+                    f"tag {part.strip()!r} must be one word of at most {MAX_TAG_LEN} characters"
+                )
             if tag not in out:
                 out.append(tag)
     if len(out) > MAX_TAGS:
