@@ -1,10 +1,225 @@
-"""Placeholder until the Textual app lands."""
+"""The Focus Textual app: builds the screens over a FocusService and owns app-wide keys.
+
+The database is opened inside the app's own event loop, after the first frame, so the
+timer screen appears at once; tests hand in a ready service built on a `FakeClock`.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import importlib
+import sys
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import ModalScreen, Screen
+
+from app.config import Settings
+from app.domain.errors import FocusError
+from app.notify import Notifier
+from app.tui.errors import describe, report
+from app.tui.screens.history import HistoryScreen
+from app.tui.screens.stats import StatsScreen
+from app.tui.screens.timer import TimerScreen
+
+if TYPE_CHECKING:
+    from app.bootstrap import Container
+    from app.clock import Clock
+    from app.hooks import HookResult
+    from app.services import FocusService
+
+Opener = Callable[[Callable[["HookResult"], None]], Awaitable["Container"]]
+"""Opens the store and builds the services; receives the hook-failure callback."""
+
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("start_pause", "Start / pause / resume", "Start a session, or pause or resume the open one"),
+    ("complete", "Complete session", "Finish the open session now (rewards the time spent)"),
+    ("abandon", "Abandon session", "Give up the open session, with an optional reason"),
+    ("extend", "Extend by 5 minutes", "Add five minutes to the open session"),
+    ("next_mode", "Next mode", "Switch between focus, short break and long break"),
+    ("edit_task", "Edit task", "Type the task title and tags for the next session"),
+    ("history", "History", "Every session, newest first, with filters"),
+    ("stats", "Stats", "Today, this week, all time, charts, streaks and top tasks"),
+    ("quit", "Quit", "Leave Focus; a running session keeps running"),
+)
+"""Palette entries: binding id, title, help."""
+
+
+class FocusApp(App[None]):
+    """A focus timer over `FocusService`: pass `service` (tests) or `opener` (the CLI)."""
+
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))
+    TITLE = "Focus"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("h", "history", "History", id="history"),
+        Binding("g", "stats", "Stats", id="stats"),
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("ctrl+p", "command_palette", "", id="command_palette", show=False, priority=True),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        *,
+        service: FocusService | None = None,
+        opener: Opener | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.clock = clock
+        self.service = service
+        self.opener = opener
+        self.container: Container | None = None
+        self.notifier = notifier or Notifier()
+        self.timer_screen = TimerScreen(settings, clock, self.notifier)
+
+    def get_default_screen(self) -> Screen[None]:
+        return self.timer_screen
+
+    def on_mount(self) -> None:
+        self._apply_theme()
+        self._apply_keymap()
+        if self.service is not None:
+            self.timer_screen.connect(self.service)
+        elif self.opener is not None:
+            self.call_after_refresh(self.open_store)
+
+    async def on_unmount(self) -> None:
+        if self.container is not None:
+            # Leaving anyway; every change is committed already.
+            with contextlib.suppress(Exception):
+                await self.container.close()
+
+    def _apply_theme(self) -> None:
+        theme = self.settings.tui.theme
+        if theme in self.available_themes:
+            self.theme = theme
+        else:
+            self.notify(
+                f"Unknown theme {theme!r}; using {self.theme}. "
+                f"Known: {', '.join(sorted(self.available_themes))}.",
+                title="Configuration",
+                severity="warning",
+            )
+
+    def binding_ids(self) -> set[str]:
+        found = set()
+        for node in (FocusApp, TimerScreen, HistoryScreen, StatsScreen):
+            for binding in node.BINDINGS:
+                if isinstance(binding, Binding) and binding.id:
+                    found.add(binding.id)
+        return found
+
+    def _apply_keymap(self) -> None:
+        known = self.binding_ids()
+        unknown = sorted(k for k in self.settings.keys if k not in known)
+        if unknown:
+            self.notify(
+                f"[keys] has unknown binding ids: {', '.join(unknown)}. "
+                f"Known ids: {', '.join(sorted(known))}.",
+                title="Configuration",
+                severity="warning",
+                timeout=12,
+            )
+        self.set_keymap({k: v for k, v in self.settings.keys.items() if k in known})
+
+    # -- the store ---------------------------------------------------------------------
+
+    @work(exclusive=True, exit_on_error=False, group="open")
+    async def open_store(self) -> None:
+        assert self.opener is not None
+        try:
+            self.container = await self.opener(self.hook_failed)
+        except Exception as exc:
+            report(self, exc, "Opening the database")
+            self.timer_screen.unavailable(f"Database unavailable: {describe(exc)[1]}")
+            return
+        self.service = self.container.service
+        self.timer_screen.connect(self.service)
+
+    def hook_failed(self, result: HookResult) -> None:
+        self.notify(result.describe(), title="Hook failed", severity="warning", timeout=8)
+
+    # -- app-wide actions --------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # A dialog waits for its answer: no screen may open over it.
+        return not (action in ("history", "stats") and isinstance(self.screen, ModalScreen))
+
+    def _open_screen(self, kind: type[HistoryScreen | StatsScreen]) -> None:
+        if self.service is None:
+            self.notify("Still opening the database; try again in a moment.", title="Focus")
+            return
+        if isinstance(self.screen, kind):
+            return
+        screen = kind(self.service)
+        if isinstance(self.screen, HistoryScreen | StatsScreen):
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+
+    def action_history(self) -> None:
+        self._open_screen(HistoryScreen)
+
+    def action_stats(self) -> None:
+        self._open_screen(StatsScreen)
+
+    def _timer_action(self, name: str) -> None:
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        getattr(self.timer_screen, f"action_{name}")()
+
+    def key_for(self, binding_id: str) -> str:
+        for node in (FocusApp, TimerScreen):
+            for binding in node.BINDINGS:
+                if isinstance(binding, Binding) and binding.id == binding_id:
+                    keys = self.settings.keys.get(binding_id, binding.key)
+                    return keys.split(",")[0].strip()
+        return ""
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        for binding_id, title, help_text in COMMANDS:
+            key = self.key_for(binding_id)
+            if binding_id in ("history", "stats", "quit"):
+                callback = getattr(self, f"action_{binding_id}")
+            else:
+                callback = lambda name=binding_id: self._timer_action(name)  # noqa: E731
+            yield SystemCommand(title, f"{help_text} · key: {key}", callback)
+        for command in super().get_system_commands(screen):
+            if command.title != "Quit":
+                yield command
+
+
+def _open_with(config: str | None, db: str | None, settings: Settings, clock: Clock) -> Opener:
+    async def opener(on_hook_failure: Callable[[HookResult], None]) -> Container:
+        # SQLAlchemy and Alembic take a while to import: load them off the event loop.
+        boot = await asyncio.to_thread(importlib.import_module, "app.bootstrap")
+        container: Container = await boot.bootstrap(
+            config, db, clock=clock, settings=settings, on_hook_failure=on_hook_failure
+        )
+        return container
+
+    return opener
+
 
 def run_tui(config: str | None, db: str | None) -> int:
-    import sys
+    """`focus` with no command: open the app on the configured database."""
+    from app.clock import SystemClock
+    from app.config import load_settings
 
-    sys.stderr.write("focus: the Textual app is not built yet; see `focus --help`\n")
-    return 1
+    try:
+        settings, _ = load_settings(config)
+    except FocusError as exc:
+        sys.stderr.write(f"focus: {exc.message}\n")
+        return exc.exit_code
+    clock = SystemClock()
+    app = FocusApp(settings, clock, opener=_open_with(config, db, settings, clock))
+    app.run()
+    return app.return_code or 0

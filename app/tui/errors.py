@@ -1,0 +1,40 @@
+"""Turn any failure of a flow into a titled one-line notification, never a traceback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import App
+from textual.notifications import SeverityLevel
+from textual.screen import Screen
+from textual.widget import Widget
+
+from app.domain.errors import FocusError
+
+
+def describe(exc: BaseException) -> tuple[str, str]:
+    """(title, message) for a failure, in the words the CLI uses for the same failure."""
+    if isinstance(exc, FocusError):
+        return exc.title, exc.message
+    if type(exc).__module__.startswith("sqlalchemy"):
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        if "locked" in detail or "busy" in detail:
+            return (
+                "Database busy",
+                "The database is locked by another process; nothing was changed. Try again.",
+            )
+        return "Database", f"database error: {detail}"
+    if isinstance(exc, OSError):
+        return "File", f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    return "Unexpected error", f"{type(exc).__name__}: {exc}"
+
+
+def report(node: Widget | App[Any] | Screen[Any], exc: BaseException, action: str = "") -> None:
+    """Notify the user of `exc`; `action` names what failed when the error does not."""
+    title, message = describe(exc)
+    if action and not isinstance(exc, FocusError):
+        message = f"{action} failed: {message}"
+    severity: SeverityLevel = (
+        "warning" if isinstance(exc, FocusError) and exc.exit_code == 1 else "error"
+    )
+    node.notify(message, title=title, severity=severity, timeout=8)

@@ -1,0 +1,1 @@
+"""The screens: timer, history, stats and the small dialogs."""

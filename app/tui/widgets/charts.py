@@ -1,0 +1,115 @@
+"""Text charts for the stats screen: daily focus bars and a year heatmap of focused days."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import ClassVar
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+BLOCKS = " ▁▂▃▄▅▆▇█"
+
+
+class DayBars(Widget):
+    """Focused minutes per day, one bar per day, oldest on the left, today on the right."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"daybars--bar", "daybars--today", "daybars--axis"}
+
+    minutes: reactive[dict[date, int]] = reactive(dict)
+    """Focused minutes by local day."""
+    today: reactive[date | None] = reactive(None)
+    days: reactive[int] = reactive(30)
+
+    def render(self) -> Text:
+        if self.today is None:
+            return Text("loading…", style="dim")
+        rows = max(2, self.size.height - 2)  # the axis and the date labels take two
+        days = [self.today - timedelta(days=n) for n in range(self.days - 1, -1, -1)]
+        values = [self.minutes.get(day, 0) for day in days]
+        peak = max(values, default=0)
+        label_w = len(str(peak)) + 1
+        bar = self.get_component_rich_style("daybars--bar")
+        now = self.get_component_rich_style("daybars--today")
+        axis = self.get_component_rich_style("daybars--axis")
+        scale = peak / rows if peak else 1.0
+        out = Text(no_wrap=True, overflow="crop")
+        for row in range(rows, 0, -1):
+            label = f"{peak}" if row == rows else ""
+            out.append(label.rjust(label_w - 1) + "│", axis)
+            for index, value in enumerate(values):
+                eighths = round((value / scale - (row - 1)) * 8) if peak else 0
+                block = BLOCKS[min(8, max(0, eighths))]
+                if value and row == 1 and eighths <= 0:
+                    block = BLOCKS[1]  # any focus at all shows as a sliver
+                out.append(block, now if index == len(values) - 1 else bar)
+                out.append(" ")
+            out.append("\n")
+        out.append(" " * (label_w - 1) + "└" + "─" * (2 * len(values)) + "\n", axis)
+        ticks = [" "] * (2 * len(values) + label_w)
+        for index in range(len(values) - 1, -1, -7):
+            text = days[index].strftime("%d %b")
+            start = label_w + 2 * index - len(text) + 1
+            if start >= label_w:
+                ticks[start : start + len(text)] = list(text)
+        out.append("".join(ticks).rstrip(), axis)
+        return out
+
+
+class YearHeatmap(Widget):
+    """One cell per day for the last year, a column per week (Monday on top)."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "heatmap--empty",
+        "heatmap--l1",
+        "heatmap--l2",
+        "heatmap--l3",
+        "heatmap--l4",
+        "heatmap--label",
+    }
+    LEVELS: ClassVar[tuple[int, ...]] = (1, 25, 50, 100)
+    """Focused minutes that reach each shade: any, a pomodoro, two, four."""
+
+    minutes: reactive[dict[date, int]] = reactive(dict)
+    today: reactive[date | None] = reactive(None)
+    weeks: reactive[int] = reactive(53)
+
+    def _shade(self, value: int) -> str:
+        level = sum(value >= limit for limit in self.LEVELS)
+        return "heatmap--empty" if level == 0 else f"heatmap--l{level}"
+
+    def render(self) -> Text:
+        if self.today is None:
+            return Text("loading…", style="dim")
+        weeks = max(1, min(self.weeks, (self.size.width or 57) - 4))
+        last_monday = self.today - timedelta(days=self.today.weekday())
+        first = last_monday - timedelta(weeks=weeks - 1)
+        label = self.get_component_rich_style("heatmap--label")
+        styles = {
+            name: self.get_component_rich_style(name)
+            for name in self.COMPONENT_CLASSES
+            if name != "heatmap--label"
+        }
+        out = Text(no_wrap=True, overflow="crop")
+        months = [" "] * weeks
+        for week in range(weeks):
+            monday = first + timedelta(weeks=week)
+            if monday.day <= 7 and week + 3 <= weeks:
+                months[week : week + 3] = list(monday.strftime("%b"))
+        out.append("    " + "".join(months) + "\n", label)
+        for weekday in range(7):
+            name = {0: "Mon", 2: "Wed", 4: "Fri"}.get(weekday, "")
+            out.append(f"{name:<4}", label)
+            for week in range(weeks):
+                day = first + timedelta(weeks=week, days=weekday)
+                if day > self.today:
+                    out.append(" ")
+                    continue
+                out.append("■", styles[self._shade(self.minutes.get(day, 0))])
+            out.append("\n")
+        out.append("    less ", label)
+        for name in ("heatmap--empty", "heatmap--l1", "heatmap--l2", "heatmap--l3", "heatmap--l4"):
+            out.append("■", styles[name])
+        out.append(" more", label)
+        return out

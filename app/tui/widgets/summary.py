@@ -1,0 +1,70 @@
+"""The timer screen's bottom row: today's focus, level with XP and coins, and the streak."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from app.domain.models import Bucket, Level, Stats
+from app.tui.text import minutes_text
+
+
+def meter(fraction: float, width: int) -> Text:
+    """A one-line bar, `fraction` filled, in the card's colours."""
+    fraction = min(1.0, max(0.0, fraction))
+    filled = round(fraction * width)
+    return Text.assemble(("━" * filled, "bold"), ("━" * (width - filled), "dim"))
+
+
+def level_lines(level: Level, width: int = 7) -> Text:
+    """The progress bar to the next level and the XP still missing."""
+    missing = level.next_level_xp - level.total_xp
+    return Text.assemble(meter(level.progress, width), f" {missing} to L{level.level + 1}")
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+class Summary(Horizontal):
+    """Three cards fed by `stats`; the cards show dashes until the first stats arrive."""
+
+    stats: reactive[Stats | None] = reactive(None, init=False)
+    today: reactive[date | None] = reactive(None, init=False)
+
+    def compose(self) -> ComposeResult:
+        yield Static("-\n", id="today-card", classes="card")
+        yield Static("-\n", id="level-card", classes="card")
+        yield Static("-\n", id="streak-card", classes="card")
+
+    def on_mount(self) -> None:
+        self.query_one("#today-card").border_title = "Today"
+        self.query_one("#level-card").border_title = "Level"
+        self.query_one("#streak-card").border_title = "Streak"
+
+    def watch_stats(self, stats: Stats | None) -> None:
+        if stats is None:
+            return
+        focus_today = stats.by_day.get(self.today, Bucket()) if self.today else Bucket()
+        today = self.query_one("#today-card", Static)
+        today.update(
+            f"{plural(focus_today.completed, 'focus session')}\n"
+            f"{minutes_text(focus_today.focused_seconds)} focused"
+        )
+        level = self.query_one("#level-card", Static)
+        level.border_title = f"Level {stats.level.level}"
+        level.update(
+            Text.assemble(
+                f"{stats.level.total_xp} xp · {stats.coins} coins\n",
+                level_lines(stats.level),
+            )
+        )
+        streak = self.query_one("#streak-card", Static)
+        streak.update(
+            f"{plural(stats.streak.current, 'day')}\nbest {plural(stats.streak.longest, 'day')}"
+        )

@@ -1,0 +1,117 @@
+"""Driving the Textual app in tests: build it over a real SQLite file, wait, move the clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from app.bootstrap import Container, bootstrap
+from app.clock import FakeClock
+from app.config import Settings
+from app.domain.models import Mode
+from app.hooks import HookResult
+from app.notify import Notifier
+from app.services import FocusService
+from app.tui.app import FocusApp
+from app.tui.screens.timer import TimerScreen
+
+
+def make_app(
+    db_path: Path,
+    clock: FakeClock,
+    settings: Settings | None = None,
+    bin_dir: Path | None = None,
+) -> FocusApp:
+    """The app as `focus` builds it: the store is opened inside the app's own loop."""
+    settings = settings or Settings()
+
+    async def opener(on_hook_failure: Callable[[HookResult], None]) -> Container:
+        return await bootstrap(
+            db=str(db_path), clock=clock, settings=settings, on_hook_failure=on_hook_failure
+        )
+
+    # An empty folder by default: the test machine's own notifier is never run.
+    notifier = Notifier(search_path=str(bin_dir or db_path.parent / "no-bin"))
+    return FocusApp(settings, clock, opener=opener, notifier=notifier)
+
+
+def timer_of(app: FocusApp) -> TimerScreen:
+    return app.timer_screen
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    """Wait until the store is open and no worker is running."""
+    app = pilot.app
+    assert isinstance(app, FocusApp)
+    for _ in range(500):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if app.service is not None and not len(app.workers):
+            break
+
+
+def service_of(app: FocusApp) -> FocusService:
+    assert app.service is not None
+    return app.service
+
+
+async def run_clock(
+    pilot: Pilot[None], clock: FakeClock, seconds: float, step: float = 1.0
+) -> None:
+    """Let `seconds` pass in ticks of `step` (a step under 5 s is never taken for a suspend)."""
+    app = pilot.app
+    assert isinstance(app, FocusApp)
+    left = seconds
+    while left > 0:
+        clock.advance(min(step, left))
+        left -= step
+        app.timer_screen.tick()
+        if len(app.workers):
+            await settle(pilot)
+    await settle(pilot)
+
+
+def shown(app: FocusApp) -> str:
+    """The time the big display shows."""
+    from textual.widgets import Digits
+
+    return app.timer_screen.query_one("#clock", Digits).value
+
+
+def toasts(app: FocusApp) -> list[tuple[str, str]]:
+    """(title, message) of every notification the app raised so far."""
+    return [(n.title, n.message) for n in app._notifications]
+
+
+async def populate(service: FocusService, clock: FakeClock, days: int = 45) -> None:
+    """A plausible, deterministic history: focus sessions, breaks, a few abandoned."""
+    tasks = ["Write the design doc", "Review pull requests", "Inbox zero", "Refactor storage"]
+    tags = [["deep", "writing"], ["review"], ["admin"], ["deep", "code"]]
+    start = clock.now()
+    for day in range(days):
+        clock.set(start + timedelta(days=day))
+        sessions = (day * 7) % 5
+        for n in range(sessions):
+            k = (day + n) % len(tasks)
+            await service.start(Mode.FOCUS, task=tasks[k], tags=tags[k])
+            if (day + n) % 9 == 4:
+                clock.advance(minutes=7)
+                await service.abandon("meeting ran over" if n % 2 else "phone call")
+            else:
+                clock.advance(minutes=25)
+                await service.settle()
+            await service.start(Mode.SHORT_BREAK)
+            clock.advance(minutes=5)
+            await service.settle()
+            clock.advance(minutes=3)
+
+
+def fake_tool(bin_dir: Path, name: str, log: Path) -> Path:
+    """A stand-in for a system tool that records its arguments, one per line."""
+    script = bin_dir / name
+    script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" >> "{log}"\n')
+    script.chmod(0o755)
+    return script
