@@ -14,7 +14,12 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from app.domain.errors import ConfigError
 
@@ -171,9 +176,12 @@ def _format_error(path: Path | None, exc: ValidationError) -> str:
     in_file, in_env = [], []
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
-        key = ".".join(loc) or "(top level)"
+        # A quoted TOML key may hold a line break; escape it so the message stays one line.
+        key = (".".join(loc) or "(top level)").encode("unicode_escape").decode("ascii")
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        env_name = "FOCUS_" + "__".join(loc).upper()
+        # The value may come from a variable for the key or for a whole section (JSON).
+        names = ["FOCUS_" + "__".join(loc[:n]).upper() for n in range(len(loc), 0, -1)]
+        env_name = next((n for n in names if n in os.environ), names[0] if names else "FOCUS_")
         if env_name in os.environ or path is None:
             in_env.append(f"environment variable {env_name} ({key}): {msg}")
         else:
@@ -207,6 +215,11 @@ def load_settings(explicit: str | os.PathLike[str] | None = None) -> tuple[Setti
         settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_format_error(path if raw is not None else None, exc)) from None
+    except SettingsError as exc:
+        # A whole section given as FOCUS_<SECTION> must be JSON; it fails before validation.
+        names = [f"FOCUS_{f.upper()}" for f in Settings.model_fields]
+        where = ", ".join(n for n in names if n in os.environ) or "FOCUS_*"
+        raise ConfigError(f"config error: environment variable {where}: {exc}") from None
     return settings, path
 
 
