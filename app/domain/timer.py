@@ -227,7 +227,7 @@ def settle(session: Session, now: datetime, max_pause: timedelta) -> Session:
         assert session.ends_at is not None
         if now < session.ends_at:
             return session
-        if now <= session.ends_at + session.target:
+        if now <= session.ends_at + session.planned:
             return _finish(session, session.ends_at, Status.COMPLETED)
         return _finish(session, session.ends_at, Status.EXPIRED)
     if session.status is Status.PAUSED:
@@ -245,14 +245,15 @@ def record_sleep(session: Session, slept_from: datetime, woke_at: datetime, poli
     focus. `count`: the sleep counts as focus. Either way the gap is recorded on the session.
     `ask` is decided by the interface, which then calls this with `pause` or `count`.
     """
+    _require_aware(slept_from)
     _require_aware(woke_at)
+    if policy not in ("pause", "count"):
+        raise UsageError(f"unknown sleep policy {policy!r}")
     gap = max(ZERO, woke_at - slept_from)
     if not session.status.is_open or gap == ZERO:
         return session
     if policy == "count":
         return _bump(session, woke_at, slept=session.slept + gap)
-    if policy != "pause":
-        raise UsageError(f"unknown sleep policy {policy!r}")
     if session.status is Status.PAUSED:
         return _bump(session, woke_at, slept=session.slept + gap)
     assert session.ends_at is not None

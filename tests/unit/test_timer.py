@@ -218,6 +218,26 @@ def test_a_session_found_beyond_the_grace_window_expires(clock: FakeClock, late:
     assert settled.xp_awarded == 0 and settled.coins_awarded == 0
 
 
+def test_the_grace_window_is_one_planned_duration_even_after_an_extension(
+    clock: FakeClock,
+) -> None:
+    extra = timedelta(minutes=10)
+    session = timer.extend(start(clock), extra, clock.now())
+    assert session.ends_at is not None
+    clock.set(session.ends_at + PLANNED)
+    assert timer.settle(session, clock.now(), MAX_PAUSE).status is Status.COMPLETED
+    clock.advance(seconds=1)
+    assert timer.settle(session, clock.now(), MAX_PAUSE).status is Status.EXPIRED
+
+
+def test_an_unknown_sleep_policy_is_refused_even_with_nothing_to_record(
+    clock: FakeClock,
+) -> None:
+    session = start(clock)
+    with pytest.raises(UsageError):
+        timer.record_sleep(session, clock.now(), clock.now(), "snooze")
+
+
 def test_a_session_still_running_is_left_unchanged(clock: FakeClock) -> None:
     session = start(clock)
     clock.advance(minutes=24, seconds=59)
