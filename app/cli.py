@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 from app import __version__
 from app.domain.errors import FocusError, RefusedError, StorageError, UsageError
 from app.domain.models import Mode, Status
+from app.domain.timer import MAX_MINUTES
 
 MODES = [m.value for m in Mode]
 
@@ -37,6 +38,8 @@ def _minutes(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number of minutes: {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"minutes must be greater than 0 (got {text})")
+    if value > MAX_MINUTES:  # refused here, before any database is opened
+        raise argparse.ArgumentTypeError(f"minutes must be at most {MAX_MINUTES} (got {text})")
     return value
 
 

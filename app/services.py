@@ -10,6 +10,7 @@ import base64
 import binascii
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
@@ -92,6 +93,17 @@ class FocusService:
     def _emit(self, event: str, session: Session) -> None:
         self._pending.append((event, session))
 
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Transaction]:
+        """The repository's transaction; events queued in it are dropped if it fails, so a
+        change that never committed is never reported (now or with the next action)."""
+        try:
+            async with self.repo.transaction() as tx:
+                yield tx
+        except BaseException:
+            self._pending.clear()
+            raise
+
     def _flush_events(self) -> None:
         pending, self._pending = self._pending, []
         if self.events is None:
@@ -161,7 +173,7 @@ class FocusService:
 
     async def _change(self, action: str, change: Callable[[Session, datetime], Session]) -> Session:
         now = self.clock.now()
-        async with self.repo.transaction() as tx:
+        async with self._transaction() as tx:
             current = await self._require_open(tx, now, action)
             after = change(current, now)
             await tx.update_session(current, after)
@@ -185,7 +197,7 @@ class FocusService:
         )
         clean_tags = timer.normalize_tags(tags)
         now = self.clock.now()
-        async with self.repo.transaction() as tx:
+        async with self._transaction() as tx:
             current, _ = await self._settle(tx, now)
             if current is not None:
                 if not force:
@@ -228,7 +240,7 @@ class FocusService:
 
     async def complete(self) -> Completion:
         now = self.clock.now()
-        async with self.repo.transaction() as tx:
+        async with self._transaction() as tx:
             current = await self._require_open(tx, now, "complete")
             result = await self._award(tx, current, timer.complete(current, now))
             await tx.commit()
@@ -241,7 +253,7 @@ class FocusService:
         current = await self.repo.open_session()
         if current is None or timer.settle(current, now, self.rules.max_pause) is current:
             return None
-        async with self.repo.transaction() as tx:
+        async with self._transaction() as tx:
             _, finished = await self._settle(tx, now)
             await tx.commit()
         self._flush_events()
@@ -254,7 +266,7 @@ class FocusService:
 
     async def record_sleep(self, slept_from: datetime, woke_at: datetime, policy: str) -> Session:
         """Apply a detected suspend to the open session (see `timer.record_sleep`)."""
-        async with self.repo.transaction() as tx:
+        async with self._transaction() as tx:
             current = await tx.open_session()
             if current is None:
                 raise RefusedError("no open session")
