@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -11,7 +12,7 @@ from textual.pilot import Pilot
 from app.bootstrap import Container, bootstrap
 from app.clock import FakeClock
 from app.config import Settings
-from app.domain.models import Mode
+from app.domain.models import Mode, Session, Status
 from app.hooks import HookResult
 from app.notify import Notifier
 from app.services import FocusService
@@ -115,3 +116,46 @@ def fake_tool(bin_dir: Path, name: str, log: Path) -> Path:
     script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" >> "{log}"\n')
     script.chmod(0o755)
     return script
+
+
+async def prefill(db_path: Path, clock: FakeClock, days: int = 45) -> None:
+    """Write `populate`'s history into the database file before any app opens it.
+
+    Done outside the app so no timer tick can interleave with the writes: the app then
+    opens a finished history, with the clock left just after the last session.
+    """
+    container = await bootstrap(db=str(db_path), clock=clock, settings=Settings())
+    try:
+        await populate(container.service, clock, days)
+    finally:
+        await container.close()
+
+
+async def stored_sessions(
+    service: FocusService,
+    statuses: tuple[Status, ...] = (),
+    modes: tuple[Mode, ...] = (),
+) -> list[Session]:
+    """Every stored session newest first, filtered here rather than by the store's query."""
+    found = [
+        s
+        async for s in service.iter_all()
+        if (not statuses or s.status in statuses) and (not modes or s.mode in modes)
+    ]
+    return sorted(found, key=lambda s: s.started_at, reverse=True)
+
+
+def cell_text(cell: object) -> str:
+    """A DataTable cell as the user reads it (plain text, styles dropped)."""
+    from rich.text import Text
+
+    return cell.plain if isinstance(cell, Text) else str(cell)
+
+
+def rich_text(renderable: object, width: int = 120) -> str:
+    """What a Rich renderable (a table, say) prints at `width` columns."""
+    from rich.console import Console
+
+    console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+    console.print(renderable)
+    return console.export_text()

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 PAGE_SIZE = 50
 STATUS_OPTIONS = [(s.value.capitalize(), s) for s in Status]
 MODE_OPTIONS = [(MODE_TITLES[m], m) for m in MODE_ORDER]
+NO_SESSIONS = "No sessions yet: start one on the timer screen."
 
 
 class HistoryScreen(Screen[None]):
@@ -49,7 +50,7 @@ class HistoryScreen(Screen[None]):
             yield Select[Mode](MODE_OPTIONS, prompt="any", id="mode", compact=True)
             yield Label("", id="count")
         yield HistoryTable(id="history")
-        yield Label("No sessions yet: start one on the timer screen.", id="empty")
+        yield Label(NO_SESSIONS, id="empty")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -88,6 +89,10 @@ class HistoryScreen(Screen[None]):
         more = "" if self.exhausted else "+"
         noun = "session" if self.loaded == 1 else "sessions"
         self.query_one("#count", Label).update(f"{self.loaded}{more} {noun}")
+        if self.loaded == 0:
+            self.query_one("#empty", Label).update(
+                "No sessions match these filters." if statuses or modes else NO_SESSIONS
+            )
         self.set_class(self.loaded == 0, "-empty")
 
     @on(HistoryTable.NearEnd)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import tzinfo
+from typing import ClassVar
 
 from rich.text import Text
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable
 
@@ -40,6 +42,12 @@ def _fit(text: str, width: int) -> str:
 
 class HistoryTable(DataTable[str | Text]):
     """Rows are added a page at a time by the screen; `NearEnd` asks for the next one."""
+
+    # Every column fits, so DataTable's own home/end (first/last column) would do nothing.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("home", "scroll_top", "First row", show=False),
+        Binding("end", "scroll_bottom", "Last row", show=False),
+    ]
 
     class NearEnd(Message):
         """The view or the cursor came close to the last loaded row."""

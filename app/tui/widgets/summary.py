@@ -21,10 +21,14 @@ def meter(fraction: float, width: int) -> Text:
     return Text.assemble(("━" * filled, "bold"), ("━" * (width - filled), "dim"))
 
 
-def level_lines(level: Level, width: int = 7) -> Text:
-    """The progress bar to the next level and the XP still missing."""
-    missing = level.next_level_xp - level.total_xp
-    return Text.assemble(meter(level.progress, width), f" {missing} to L{level.level + 1}")
+CARD_WIDTH = 16
+"""Columns inside a card: a third of the 60-column summary, less border and padding."""
+
+
+def level_lines(level: Level, width: int = CARD_WIDTH) -> Text:
+    """The progress bar to the next level and the XP still missing, in `width` columns."""
+    missing = f" {level.next_level_xp - level.total_xp} to L{level.level + 1}"
+    return Text.assemble(meter(level.progress, max(3, width - len(missing))), missing)
 
 
 def plural(count: int, word: str) -> str:
@@ -52,18 +56,16 @@ class Summary(Horizontal):
             return
         focus_today = stats.by_day.get(self.today, Bucket()) if self.today else Bucket()
         today = self.query_one("#today-card", Static)
+        # As on the stats screen; "12 focus sessions" would not fit the card.
         today.update(
-            f"{plural(focus_today.completed, 'focus session')}\n"
+            f"{plural(focus_today.completed, 'session')}\n"
             f"{minutes_text(focus_today.focused_seconds)} focused"
         )
         level = self.query_one("#level-card", Static)
         level.border_title = f"Level {stats.level.level}"
-        level.update(
-            Text.assemble(
-                f"{stats.level.total_xp} xp · {stats.coins} coins\n",
-                level_lines(stats.level),
-            )
-        )
+        # On the border: "2180 xp · 400 coins" would wrap and push the bar out of the card.
+        level.border_subtitle = plural(stats.coins, "coin")
+        level.update(Text.assemble(f"{stats.level.total_xp} xp\n", level_lines(stats.level)))
         streak = self.query_one("#streak-card", Static)
         streak.update(
             f"{plural(stats.streak.current, 'day')}\nbest {plural(stats.streak.longest, 'day')}"

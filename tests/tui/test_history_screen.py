@@ -1,0 +1,302 @@
+"""Pilot tests of the history screen: its rows, keyset pages as you scroll, filters, keys."""
+
+from __future__ import annotations
+
+from datetime import tzinfo
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Label, Select
+
+from app.clock import FakeClock
+from app.domain.models import Mode, Session, Status
+from app.tui.app import FocusApp
+from app.tui.screens.history import PAGE_SIZE, HistoryScreen
+from app.tui.screens.stats import StatsScreen
+from app.tui.screens.timer import TimerScreen
+from app.tui.widgets.history_table import COLUMNS, HistoryTable
+from tests.tui.conftest import AppFactory
+from tests.tui.helpers import (
+    cell_text,
+    prefill,
+    run_clock,
+    service_of,
+    settle,
+    stored_sessions,
+    toasts,
+)
+
+WIDTH = {key: width for key, _, width in COLUMNS}
+SHORT = {Mode.FOCUS: "focus", Mode.SHORT_BREAK: "short", Mode.LONG_BREAK: "long"}
+
+
+@pytest.fixture
+async def filled(db_path: Path, clock: FakeClock) -> None:
+    """45 days of history: 180 sessions, more than three pages."""
+    await prefill(db_path, clock, days=45)
+
+
+def clip(text: str, width: int) -> str:
+    """Text too long for its column is cut to the width, ending in an ellipsis."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def expected_row(s: Session, zone: tzinfo) -> list[str]:
+    return [
+        s.started_at.astimezone(zone).strftime("%d %b %H:%M"),
+        SHORT[s.mode],
+        clip(s.task_title or "-", WIDTH["task"]),
+        clip(" ".join(f"#{t}" for t in s.tags), WIDTH["tags"]),
+        s.status.value,
+        str(int(s.focused.total_seconds()) // 60),
+        str(s.xp_awarded),
+        str(s.coins_awarded),
+    ]
+
+
+def table_of(app: FocusApp) -> HistoryTable:
+    assert isinstance(app.screen, HistoryScreen)
+    return app.screen.query_one(HistoryTable)
+
+
+def rows_of(table: HistoryTable) -> list[list[str]]:
+    return [[cell_text(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def ids_of(table: HistoryTable) -> list[str]:
+    return [str(row.key.value) for row in table.ordered_rows]
+
+
+def count_text(app: FocusApp) -> str:
+    return str(app.screen.query_one("#count", Label).render())
+
+
+async def open_history(pilot: Pilot[None]) -> HistoryTable:
+    await settle(pilot)
+    await pilot.press("h")
+    await settle(pilot)
+    assert isinstance(pilot.app, FocusApp)
+    return table_of(pilot.app)
+
+
+async def load_everything(pilot: Pilot[None]) -> list[int]:
+    """Press `end` until the last page is in; the row counts seen after each press."""
+    screen = pilot.app.screen
+    assert isinstance(screen, HistoryScreen)
+    counts = []
+    for _ in range(20):
+        if screen.exhausted:
+            break
+        await pilot.press("end")
+        await settle(pilot)
+        counts.append(screen.query_one(HistoryTable).row_count)
+    assert screen.exhausted, "the last page never arrived"
+    return counts
+
+
+async def test_h_opens_the_sessions_newest_first(
+    app_factory: AppFactory, clock: FakeClock, filled: None
+) -> None:
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("space")  # the session running now is the newest row
+        await settle(pilot)
+        await run_clock(pilot, clock, 90, step=3)
+        table = await open_history(pilot)
+
+        service = service_of(app)
+        stored = await stored_sessions(service)
+        assert [c.label.plain for c in table.columns.values()] == [
+            "When", "Mode", "Task", "Tags", "Status", "Min", "XP", "Coins"
+        ]  # fmt: skip
+        assert ids_of(table) == [str(s.id) for s in stored[:PAGE_SIZE]]
+        assert rows_of(table) == [expected_row(s, service.zone) for s in stored[:PAGE_SIZE]]
+
+        first = rows_of(table)[0]
+        assert (first[1], first[4]) == ("focus", "active")
+        shown = {row[4] for row in rows_of(table)} | {row[1] for row in rows_of(table)}
+        assert {"completed", "abandoned", "short"} <= shown, "the page covers every kind"
+        assert not toasts(app)
+
+
+async def test_only_one_page_loads_until_you_scroll_down(
+    app_factory: AppFactory, filled: None
+) -> None:
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await open_history(pilot)
+        for _ in range(5):
+            await pilot.pause()
+        assert table.row_count == PAGE_SIZE
+        assert count_text(app) == f"{PAGE_SIZE}+ sessions"
+
+        counts = await load_everything(pilot)
+
+        stored = await stored_sessions(service_of(app))
+        assert len(stored) > 3 * PAGE_SIZE
+        assert counts == [2 * PAGE_SIZE, 3 * PAGE_SIZE, len(stored)], "one page per scroll"
+        assert ids_of(table) == [str(s.id) for s in stored]
+        assert len(set(ids_of(table))) == len(stored), "every session exactly once"
+        assert rows_of(table) == [expected_row(s, service_of(app).zone) for s in stored]
+        assert count_text(app) == f"{len(stored)} sessions"
+
+        await pilot.press("end")
+        await settle(pilot)
+        assert table.cursor_row == len(stored) - 1
+        assert table.row_count == len(stored), "past the last page nothing more loads"
+
+        await pilot.press("home")
+        await settle(pilot)
+        assert (table.cursor_row, table.scroll_y) == (0, 0)
+        assert table.row_count == len(stored), "going back up loads nothing"
+
+
+async def test_scrolling_the_view_loads_the_next_page(
+    app_factory: AppFactory, filled: None
+) -> None:
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await open_history(pilot)
+        table.scroll_end(animate=False)  # the mouse wheel's way: the cursor stays put
+        await settle(pilot)
+        assert table.cursor_row == 0
+        assert table.row_count == 2 * PAGE_SIZE
+        stored = await stored_sessions(service_of(app))
+        assert ids_of(table) == [str(s.id) for s in stored[: 2 * PAGE_SIZE]]
+
+
+async def test_moving_the_cursor_down_loads_the_next_page(
+    app_factory: AppFactory, filled: None
+) -> None:
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await open_history(pilot)
+        await pilot.press(*["down"] * 30)
+        await settle(pilot)
+        assert table.row_count == PAGE_SIZE, "still far from the end"
+        await pilot.press("pagedown", "pagedown")
+        await settle(pilot)
+        assert table.row_count == 2 * PAGE_SIZE
+
+
+@pytest.mark.parametrize(
+    ("statuses", "modes"),
+    [
+        ((Status.COMPLETED,), ()),
+        ((Status.ABANDONED,), ()),
+        ((), (Mode.SHORT_BREAK,)),
+        ((Status.COMPLETED,), (Mode.FOCUS,)),
+        ((Status.ABANDONED,), (Mode.SHORT_BREAK,)),
+    ],
+    ids=["completed", "abandoned", "short-breaks", "completed-focus", "none-match"],
+)
+async def test_filters_narrow_the_rows(
+    app_factory: AppFactory,
+    filled: None,
+    statuses: tuple[Status, ...],
+    modes: tuple[Mode, ...],
+) -> None:
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_history(pilot)
+        screen = app.screen
+        if statuses:
+            screen.query_one("#status", Select).value = statuses[0]
+        if modes:
+            screen.query_one("#mode", Select).value = modes[0]
+        await settle(pilot)
+        await load_everything(pilot)
+
+        table = table_of(app)
+        wanted = await stored_sessions(service_of(app), statuses, modes)
+        assert ids_of(table) == [str(s.id) for s in wanted]
+        assert rows_of(table) == [expected_row(s, service_of(app).zone) for s in wanted]
+        noun = "session" if len(wanted) == 1 else "sessions"
+        assert count_text(app) == f"{len(wanted)} {noun}"
+        assert screen.query_one("#empty").display is (not wanted)
+
+
+async def test_a_filter_chosen_with_the_keyboard_and_cleared_again(
+    app_factory: AppFactory, filled: None
+) -> None:
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await open_history(pilot)
+        before = ids_of(table)
+
+        await pilot.press("shift+tab")  # from the table back to the mode filter
+        assert app.focused is app.screen.query_one("#mode", Select)
+        await pilot.press("enter", "down", "down", "enter")  # any, Focus, Short break
+        await settle(pilot)
+        assert app.screen.query_one("#mode", Select).value is Mode.SHORT_BREAK
+        assert {row[1] for row in rows_of(table)} == {"short"}
+        assert table.row_count == PAGE_SIZE, "a filtered view loads a page at a time too"
+
+        await pilot.press("enter", "up", "up", "enter")  # back to any
+        await settle(pilot)
+        assert app.screen.query_one("#mode", Select).is_blank()
+        assert ids_of(table) == before
+
+
+async def test_an_empty_history_says_so(app_factory: AppFactory) -> None:
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await open_history(pilot)
+        empty = app.screen.query_one("#empty", Label)
+        assert table.row_count == 0
+        assert empty.display
+        assert "No sessions yet" in str(empty.render())
+        assert count_text(app) == "0 sessions"
+
+
+async def test_a_filter_matching_nothing_says_so(app_factory: AppFactory, filled: None) -> None:
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_history(pilot)
+        app.screen.query_one("#status", Select).value = Status.EXPIRED
+        await settle(pilot)
+        empty = app.screen.query_one("#empty", Label)
+        assert table_of(app).row_count == 0
+        assert empty.display
+        assert str(empty.render()) == "No sessions match these filters."
+
+        app.screen.query_one("#status", Select).clear()
+        await settle(pilot)
+        assert table_of(app).row_count == PAGE_SIZE
+        assert not empty.display
+
+
+async def test_keys_move_between_the_screens(app_factory: AppFactory) -> None:
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("h")
+        await settle(pilot)
+        history = app.screen
+        assert isinstance(history, HistoryScreen)
+        await pilot.press("h")
+        await settle(pilot)
+        assert app.screen is history, "h on the history screen stays there"
+
+        await pilot.press("g")
+        await settle(pilot)
+        assert isinstance(app.screen, StatsScreen)
+        assert len(app.screen_stack) == 2, "history and stats replace each other"
+        await pilot.press("h")
+        await settle(pilot)
+        assert isinstance(app.screen, HistoryScreen)
+        assert len(app.screen_stack) == 2
+
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, TimerScreen)
+        await pilot.press("g")
+        await settle(pilot)
+        assert isinstance(app.screen, StatsScreen)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, TimerScreen)
+        assert len(app.screen_stack) == 1
+        assert not toasts(app)
