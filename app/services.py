@@ -142,24 +142,33 @@ class FocusService:
 
     async def _settle(
         self, tx: Transaction, now: datetime
-    ) -> tuple[Session | None, Session | None]:
-        """(open session after settling, session that settling just finished)."""
+    ) -> tuple[Session | None, Session | None, Completion | None]:
+        """(open session after settling, session settling just finished, its completion)."""
         current = await tx.open_session()
         if current is None:
-            return None, None
+            return None, None, None
         settled = timer.settle(current, now, self.rules.max_pause)
         if settled is current:
-            return current, None
+            return current, None, None
         if settled.status is Status.COMPLETED:
-            done = (await self._award(tx, current, settled)).session
-        else:
-            await tx.update_session(current, settled)
-            self._emit("expire", settled)
-            done = settled
-        return None, done
+            completion = await self._award(tx, current, settled)
+            return None, completion.session, completion
+        await tx.update_session(current, settled)
+        self._emit("expire", settled)
+        return None, settled, None
 
     async def _require_open(self, tx: Transaction, now: datetime, action: str) -> Session:
-        current, finished = await self._settle(tx, now)
+        current, finished, _ = await self._settle(tx, now)
+        return await self._open_or_refuse(tx, current, finished, now, action)
+
+    async def _open_or_refuse(
+        self,
+        tx: Transaction,
+        current: Session | None,
+        finished: Session | None,
+        now: datetime,
+        action: str,
+    ) -> Session:
         if current is not None:
             return current
         if finished is not None:
@@ -198,7 +207,7 @@ class FocusService:
         clean_tags = timer.normalize_tags(tags)
         now = self.clock.now()
         async with self._transaction() as tx:
-            current, _ = await self._settle(tx, now)
+            current, _, _ = await self._settle(tx, now)
             if current is not None:
                 if not force:
                     left = clock_text(timer.remaining(current, now))
@@ -239,10 +248,16 @@ class FocusService:
         return await self._change("abandon", lambda s, now: timer.abandon(s, now, reason))
 
     async def complete(self) -> Completion:
+        """Complete the open session now; one that just ran out (and was completed at its
+        end by the settle) is that completion, not a refusal."""
         now = self.clock.now()
         async with self._transaction() as tx:
-            current = await self._require_open(tx, now, "complete")
-            result = await self._award(tx, current, timer.complete(current, now))
+            current, finished, completion = await self._settle(tx, now)
+            if completion is not None:
+                result = completion
+            else:
+                current = await self._open_or_refuse(tx, current, finished, now, "complete")
+                result = await self._award(tx, current, timer.complete(current, now))
             await tx.commit()
         self._flush_events()
         return result
@@ -254,7 +269,7 @@ class FocusService:
         if current is None or timer.settle(current, now, self.rules.max_pause) is current:
             return None
         async with self._transaction() as tx:
-            _, finished = await self._settle(tx, now)
+            _, finished, _ = await self._settle(tx, now)
             await tx.commit()
         self._flush_events()
         return finished

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+"""Alembic keeps its context in module globals: one upgrade at a time per event loop."""
 
 
 def alembic_config(connection: Any = None) -> Config:
@@ -32,7 +38,8 @@ def head_revision() -> str:
 
 
 async def upgrade(engine: AsyncEngine, target: str = "head") -> None:
-    async with engine.connect() as conn:
+    lock = _LOCKS.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with lock, engine.connect() as conn:
         conn = await conn.execution_options(focus_write=True)
 
         def run(sync_conn: Any) -> None:

@@ -579,3 +579,33 @@ async def test_a_failed_transaction_emits_nothing_then_or_later(
     await service.pause()
     # The completion and the abandon that never happened are not reported afterwards.
     assert names(events) == ["start", "pause"]
+
+
+async def test_complete_after_the_timer_ran_out_is_that_completion(
+    service: FocusService, clock: FakeClock, repo: SqlRepository, events: Events
+) -> None:
+    s = await service.start(minutes=10)
+    assert s.ends_at is not None
+    clock.advance(minutes=11)
+    done = await service.complete()
+    assert done.session.id == s.id
+    assert done.session.status is Status.COMPLETED
+    assert done.session.completed_at == s.ends_at
+    assert done.session.xp_awarded == 10
+    stored = await repo.get_session(s.id)
+    assert stored is not None and stored.xp_awarded == 10
+    assert names(events) == ["start", "complete"]
+    with pytest.raises(RefusedError, match="no open session"):
+        await service.complete()
+
+
+async def test_complete_after_the_session_expired_is_refused(
+    service: FocusService, clock: FakeClock, repo: SqlRepository, events: Events
+) -> None:
+    s = await service.start(minutes=10)
+    clock.advance(minutes=25)
+    with pytest.raises(RefusedError, match="already expired"):
+        await service.complete()
+    stored = await repo.get_session(s.id)
+    assert stored is not None and stored.status is Status.EXPIRED and stored.xp_awarded == 0
+    assert names(events) == ["start", "expire"]

@@ -680,3 +680,17 @@ async def test_naive_datetimes_are_refused_by_the_column_type(repo: SqlRepositor
             await conn.execute(
                 select(sessions.c.id).where(sessions.c.started_at < datetime(2026, 1, 1))
             )
+
+
+async def test_two_opens_of_a_new_file_at_once_in_one_process_agree(
+    tmp_path: Path, zone: ZoneInfo, clock: FakeClock
+) -> None:
+    path = tmp_path / "fresh.db"
+    first, second = await asyncio.gather(
+        open_repository(path, zone, clock.now()), open_repository(path, zone, clock.now())
+    )
+    try:
+        assert first.identity == second.identity
+    finally:
+        await first.close()
+        await second.close()
