@@ -72,20 +72,23 @@ def history_table(sessions: list[Session], zone: tzinfo) -> str:
     return "\n".join(lines)
 
 
-def _bucket_line(name: str, b: Bucket) -> str:
-    rate = b.completion_rate
+def _bucket_line(name: str, focus: Bucket, every: Bucket) -> str:
+    """Focus sessions first (what the app's cards count), then breaks and all the xp."""
+    rate = focus.completion_rate
     rate_text = f", {rate:.0%} completed" if rate is not None else ""
+    breaks = every.completed - focus.completed
     return (
-        f"{name:9} {b.completed} completed, {b.abandoned} abandoned, {b.expired} expired · "
-        f"{minutes(b.focused_seconds)} focused · {b.xp} xp{rate_text}"
+        f"{name:9} {focus.completed} focus completed, {focus.abandoned} abandoned, "
+        f"{focus.expired} expired{rate_text} · {minutes(focus.focused_seconds)} focused · "
+        f"{breaks} break{'s' if breaks != 1 else ''} · {every.xp} xp"
     )
 
 
 def stats_text(s: Stats) -> str:
     lines = [
-        _bucket_line("Today", s.today),
-        _bucket_line("Week", s.week),
-        _bucket_line("All time", s.total),
+        _bucket_line("Today", s.today_focus, s.today),
+        _bucket_line("Week", s.week_focus, s.week),
+        _bucket_line("All time", s.focus, s.total),
         f"Level {s.level.level} · {s.level.total_xp} xp "
         f"({s.level.next_level_xp - s.level.total_xp} to level {s.level.level + 1}) · "
         f"{s.coins} coins",

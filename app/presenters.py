@@ -102,6 +102,8 @@ def stats_dict(s: Stats) -> dict[str, Any]:
         "focus": bucket_dict(s.focus),
         "today": bucket_dict(s.today),
         "week": bucket_dict(s.week),
+        "today_focus": bucket_dict(s.today_focus),
+        "week_focus": bucket_dict(s.week_focus),
         "xp": s.level.total_xp,
         "coins": s.coins,
         "level": level_dict(s.level),

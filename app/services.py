@@ -325,13 +325,16 @@ class FocusService:
         week_start = today - timedelta(days=today.weekday())
         since = min(week_start, today - timedelta(days=max(days, 1) - 1))
         by_day: dict[date, Bucket] = {}
-        today_b = week_b = Bucket()
+        today_b = week_b = today_f = week_f = Bucket()
         for row in await self.repo.rollups("day", since.isoformat()):
             day = date.fromisoformat(row.key)
+            focus = row.mode is Mode.FOCUS
             if day == today:
                 today_b += row.counts
+                today_f += row.counts if focus else Bucket()
             if day >= week_start:
                 week_b += row.counts
+                week_f += row.counts if focus else Bucket()
             if row.mode is Mode.FOCUS and day > today - timedelta(days=days):
                 by_day[day] = by_day.get(day, Bucket()) + row.counts
         by_mode = await self.repo.totals_by_mode()
@@ -342,6 +345,8 @@ class FocusService:
             focus=by_mode.get(Mode.FOCUS, Bucket()),
             today=today_b,
             week=week_b,
+            today_focus=today_f,
+            week_focus=week_f,
             by_day=by_day,
             by_task=await self.repo.top("task", 10),
             by_tag=await self.repo.top("tag", 10),

@@ -169,6 +169,8 @@ class Stats:
     focus: Bucket
     today: Bucket
     week: Bucket
+    today_focus: Bucket
+    week_focus: Bucket
     by_day: dict[date, Bucket]
     by_task: list[tuple[str, Bucket]]
     by_tag: list[tuple[str, Bucket]]

@@ -582,3 +582,15 @@ def test_two_processes_starting_at_once_leave_one_open_session(focus: Focus, fre
         assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 1
     finally:
         conn.close()
+
+
+def test_stats_text_counts_focus_sessions_and_breaks_apart(focus: Focus) -> None:
+    focus("start", "--minutes", "5")
+    assert focus("complete").returncode == 0
+    focus("start", "--mode", "short_break")
+    assert focus("complete").returncode == 0
+    data = focus.json("stats")
+    assert data["today"]["completed"] == 2
+    assert data["today_focus"]["completed"] == 1
+    today = next(line for line in focus("stats").stdout.splitlines() if line.startswith("Today"))
+    assert "1 focus completed" in today and "1 break " in today

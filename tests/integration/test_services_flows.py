@@ -441,6 +441,11 @@ async def test_stats_today_week_tasks_tags_and_completion_rate(
     )
     assert st.total.completion_rate == pytest.approx(5 / 7)
     assert st.week.completion_rate == pytest.approx(4 / 6)
+    # The focus-only slices leave the break (2 xp) out of the week.
+    assert st.today_focus == st.today
+    assert st.week_focus == Bucket(
+        completed=3, abandoned=1, expired=1, focused_seconds=90 * m, xp=90, coins=18
+    )
     assert st.by_task == [
         ("Essay", Bucket(completed=2, focused_seconds=45 * m, xp=45, coins=9)),
         (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.table import Table
@@ -93,11 +93,8 @@ class StatsScreen(Screen[None]):
         self.show(stats, self.service.today())
 
     def show(self, stats: Stats, today: date) -> None:
-        week_start = today - timedelta(days=today.weekday())
-        focus_today = stats.by_day.get(today, Bucket())
-        focus_week = sum((b for d, b in stats.by_day.items() if d >= week_start), Bucket())
-        self.query_one("#card-today", Static).update(bucket_card(focus_today))
-        self.query_one("#card-week", Static).update(bucket_card(focus_week))
+        self.query_one("#card-today", Static).update(bucket_card(stats.today_focus))
+        self.query_one("#card-week", Static).update(bucket_card(stats.week_focus))
         self.query_one("#card-all", Static).update(bucket_card(stats.focus))
         streak = stats.streak
         last = streak.last_day.strftime("%d %b") if streak.last_day else "never"

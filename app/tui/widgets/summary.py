@@ -10,7 +10,7 @@ from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from app.domain.models import Bucket, Level, Stats
+from app.domain.models import Level, Stats
 from app.tui.text import minutes_text
 
 
@@ -54,7 +54,7 @@ class Summary(Horizontal):
     def watch_stats(self, stats: Stats | None) -> None:
         if stats is None:
             return
-        focus_today = stats.by_day.get(self.today, Bucket()) if self.today else Bucket()
+        focus_today = stats.today_focus
         today = self.query_one("#today-card", Static)
         # As on the stats screen; "12 focus sessions" would not fit the card.
         today.update(
