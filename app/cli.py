@@ -12,7 +12,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -31,6 +31,25 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
+def _bounded(
+    convert: Callable[[str], float], noun: str, low: float, high: float, name: str
+) -> Callable[[str], float]:
+    """An argparse type: `convert`, then refuse anything outside [low, high] (NaN too)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {noun}: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be between {low:g} and {high:g} (got {text})"
+            )
+        return value
+
+    return parse
+
+
 def _minutes(text: str) -> float:
     try:
         value = float(text)
@@ -43,24 +62,8 @@ def _minutes(text: str) -> float:
     return value
 
 
-def _limit(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= 1000:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 1000 (got {text})")
-    return value
-
-
-def _speed(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 1 <= value <= 100_000:
-        raise argparse.ArgumentTypeError(f"speed must be between 1 and 100000 (got {text})")
-    return value
+_limit = _bounded(int, "a whole number", 1, 1000, "the number")
+_speed = _bounded(float, "a number", 1, 100_000, "speed")
 
 
 def build_parser() -> argparse.ArgumentParser:
