@@ -128,3 +128,18 @@ async def test_a_suspend_is_handled_per_sleep_policy(
             assert after.status is Status.ACTIVE
             assert after.ends_at == before.ends_at
             assert shown(app) == "14:00"
+
+
+async def test_a_key_pressed_while_a_background_check_runs_is_acted_on_after_it(
+    app_factory: AppFactory,
+) -> None:
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        with app.timer_screen.busy():  # as during the startup or the 15 s poll
+            await pilot.press("space")
+            await pilot.pause()
+            assert await service_of(app).status() is None
+        await settle(pilot)
+        session = await service_of(app).status()
+        assert session is not None and session.status is Status.ACTIVE

@@ -80,6 +80,7 @@ class TimerScreen(Screen[None]):
         self._next_poll: datetime | None = None
         self._said: set[str] = set()
         self._draft = ("", "")
+        self._queued: str | None = None
 
     # -- layout ------------------------------------------------------------------------
 
@@ -228,6 +229,10 @@ class TimerScreen(Screen[None]):
         finally:
             self._busy = False
             self._next_poll = self.clock.now() + POLL
+            queued, self._queued = self._queued, None
+            if queued is not None:
+                # A key pressed while a background check ran: act on it now, not never.
+                self.call_later(getattr(self, f"action_{queued}"))
 
     def connect(self, service: FocusService) -> None:
         """The database is open: show the stored session, as the CLI would see it."""
@@ -459,10 +464,12 @@ class TimerScreen(Screen[None]):
 
     # -- actions -----------------------------------------------------------------------
 
-    def _ready(self) -> bool:
+    def _ready(self, action: str | None = None) -> bool:
         if self.service is None:
             self.notify("Still opening the database; try again in a moment.", title="Focus")
             return False
+        if self._busy and action is not None:
+            self._queued = action
         return not self._busy
 
     def action_start(self) -> None:
@@ -475,7 +482,7 @@ class TimerScreen(Screen[None]):
         self.action_start_pause()
 
     def action_start_pause(self) -> None:
-        if not self._ready():
+        if not self._ready("start_pause"):
             return
         if self.session is None:
             self.start(self.mode)
@@ -485,7 +492,7 @@ class TimerScreen(Screen[None]):
             self.change("resume")
 
     def _need_session(self, verb: str) -> Session | None:
-        if not self._ready():
+        if not self._ready(verb):
             return None
         if self.session is None:
             self.notify(f"There is no open session to {verb}.", title="Not allowed")
