@@ -143,3 +143,28 @@ async def test_a_key_pressed_while_a_background_check_runs_is_acted_on_after_it(
         await settle(pilot)
         session = await service_of(app).status()
         assert session is not None and session.status is Status.ACTIVE
+
+
+async def test_the_configured_sound_is_played_by_the_configured_player(
+    app_factory: AppFactory, clock: FakeClock, bin_dir: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "player.log"
+    fake_tool(bin_dir, "myplayer", log)
+    sound = tmp_path / "bell.wav"
+    sound.write_bytes(b"RIFF")
+    app = app_factory(
+        timer={"focus_minutes": 1},
+        notify={"desktop": False, "sound_file": str(sound), "sound_player": "myplayer"},
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("space")
+        await settle(pilot)
+        await run_clock(pilot, clock, 61, step=2)
+        await app.workers.wait_for_complete()
+        for _ in range(50):
+            if log.exists():
+                break
+            await pilot.pause(0.05)
+        assert str(sound) in log.read_text().splitlines()
+        assert not [t for t, _ in toasts(app) if t == "No sound"]
