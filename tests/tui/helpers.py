@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 from textual.pilot import Pilot
+from textual.worker import WorkerCancelled
 
 from app.bootstrap import Container, bootstrap
 from app.clock import FakeClock
@@ -48,7 +50,10 @@ async def settle(pilot: Pilot[None]) -> None:
     app = pilot.app
     assert isinstance(app, FocusApp)
     for _ in range(500):
-        await app.workers.wait_for_complete()
+        # An exclusive worker superseded by a newer one (a summary refresh, say) ends
+        # cancelled: that is expected, the newer one is waited for on the next round.
+        with contextlib.suppress(WorkerCancelled):
+            await app.workers.wait_for_complete()
         await pilot.pause()
         if app.service is not None and not len(app.workers):
             break

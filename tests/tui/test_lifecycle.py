@@ -29,7 +29,7 @@ async def test_a_one_minute_session_completes_by_itself_with_every_alert(
         started = await service_of(app).status()
         assert started is not None and started.ends_at is not None
         await run_clock(pilot, clock, 61, step=2)
-        await app.workers.wait_for_complete()
+        await settle(pilot)
         done = (await service_of(app).history(limit=1)).sessions[0]
         assert done.id == started.id
         assert done.status is Status.COMPLETED
@@ -52,7 +52,7 @@ async def test_without_a_notifier_the_app_says_so_once(
             await pilot.press("space")
             await settle(pilot)
             await run_clock(pilot, clock, 62, step=2)
-            await app.workers.wait_for_complete()
+            await settle(pilot)
             await settle(pilot)
         completed = [s for s in (await service_of(app).history(limit=5)).sessions]
         assert [s.status for s in completed].count(Status.COMPLETED) == 2
@@ -161,7 +161,7 @@ async def test_the_configured_sound_is_played_by_the_configured_player(
         await pilot.press("space")
         await settle(pilot)
         await run_clock(pilot, clock, 61, step=2)
-        await app.workers.wait_for_complete()
+        await settle(pilot)
         for _ in range(50):
             if log.exists():
                 break
