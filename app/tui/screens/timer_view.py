@@ -1,0 +1,125 @@
+"""How the timer screen shows a session: the layout and the parts that change on events.
+
+`TimerView` knows nothing of the database; `TimerScreen` (timer.py) adds the flows and keys
+on top of it. Keeping the two apart keeps each module small enough to read in one go.
+"""
+
+from __future__ import annotations
+
+from datetime import tzinfo
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Tab, Tabs
+
+from app.config import Settings
+from app.domain import timer
+from app.domain.models import Mode, Session, Status
+from app.presenters import ceil_seconds
+from app.tui.text import MODE_ORDER, MODE_TITLES, local_time
+from app.tui.widgets.countdown import Countdown
+from app.tui.widgets.summary import Summary
+
+if TYPE_CHECKING:
+    from app.clock import Clock
+
+
+class TimerView(Screen[None]):
+    """The timer screen's widgets and how a session (or the idle mode) is shown in them."""
+
+    AUTO_FOCUS = None
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        super().__init__()
+        self.settings = settings
+        self.clock = clock
+        self.session: Session | None = None
+        self.mode = Mode.FOCUS
+        self.zone: tzinfo | None = None
+        """The user's zone, set once the database is open (until then: no start hint)."""
+        self._draft = ("", "")
+        """Task and tags typed while idle, restored when the session they were hidden by ends."""
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Tabs(*(Tab(MODE_TITLES[m], id=f"mode-{m.value}") for m in MODE_ORDER), id="modes")
+        yield Countdown(id="countdown")
+        with Horizontal(id="task-row"):
+            yield Input(placeholder="What are you working on?", id="task", max_length=200)
+            yield Input(placeholder="#tags", id="tags")
+        yield Summary(id="summary")
+        yield Footer()
+
+    @property
+    def countdown(self) -> Countdown:
+        return self.query_one(Countdown)
+
+    def key_for(self, binding_id: str, default: str) -> str:
+        """The first key bound to `binding_id`, after any `[keys]` remap."""
+        return self.settings.keys.get(binding_id, default).split(",")[0].strip()
+
+    def planned(self, mode: Mode) -> int:
+        t = self.settings.timer
+        minutes = {
+            Mode.FOCUS: t.focus_minutes,
+            Mode.SHORT_BREAK: t.short_break_minutes,
+            Mode.LONG_BREAK: t.long_break_minutes,
+        }[mode]
+        return round(minutes * 60)
+
+    def show_session(self, session: Session | None) -> None:
+        """Show `session` (or the idle selected mode): the parts that change only on events."""
+        was_open = self.session is not None
+        self.session = session
+        countdown = self.countdown
+        mode = session.mode if session else self.mode
+        self.query_one(Tabs).active = f"mode-{mode.value}"
+        for m in MODE_ORDER:
+            self.set_class(m is mode, f"-mode-{m.value}")
+        state = session.status.value if session else "idle"
+        for name in ("idle", "active", "paused"):
+            self.set_class(state == name, f"-{name}")
+        task, tags = self.query_one("#task", Input), self.query_one("#tags", Input)
+        countdown.border_title = MODE_TITLES[mode]
+        if session is None:
+            countdown.total = self.planned(mode)
+            countdown.remaining = self.planned(mode)
+            if self.zone is not None:
+                countdown.caption = f"Ready · {self.key_for('start_pause', 'space')} to start"
+            countdown.border_subtitle = ""
+            if was_open or task.disabled:
+                task.value, tags.value = self._draft
+            task.disabled = tags.disabled = False
+        else:
+            if not was_open:
+                self._draft = (task.value, tags.value)
+            task.value = session.task_title or ""
+            tags.value = " ".join(f"#{t}" for t in session.tags)
+            task.disabled = tags.disabled = True
+            countdown.total = int(session.target.total_seconds())
+            countdown.remaining = ceil_seconds(timer.remaining(session, self.clock.now()))
+            countdown.caption = self.caption(session)
+            countdown.border_subtitle = (session.task_title or "")[:40]
+        self.refresh_bindings()
+
+    def caption(self, session: Session) -> str:
+        extra = f" · +{int(session.extended.total_seconds()) // 60}m" if session.extended else ""
+        if session.status is Status.PAUSED:
+            key = self.key_for("start_pause", "space")
+            return f"Paused · {key} to resume{extra}"
+        ends = local_time(session.ends_at, self.zone) if self.zone else "--:--"
+        return f"Running · ends at {ends}{extra}"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        status = self.session.status if self.session else None
+        if action == "start":
+            return status is None
+        if action == "pause":
+            return status is Status.ACTIVE
+        if action == "resume":
+            return status is Status.PAUSED
+        if action in ("complete", "abandon", "extend"):
+            return status is not None or None
+        return True
