@@ -365,7 +365,10 @@ async def _finish(
 
 async def _a_week(service: FocusService, clock: FakeClock) -> list[Session]:
     """Sunday (last week) to Wednesday 2026-03-04; the clock ends on Wednesday 09:30."""
-    at = lambda d, h: datetime(2026, 3, d, h, 0, tzinfo=UTC)  # noqa: E731
+
+    def at(day: int, hour: int) -> datetime:
+        return datetime(2026, 3, day, hour, 0, tzinfo=UTC)
+
     return [
         await _finish(
             service, clock, at(1, 20), minutes=30, work=20, task="Essay", tags=("writing",)

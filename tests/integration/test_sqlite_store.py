@@ -643,7 +643,7 @@ async def test_connections_use_wal_full_sync_foreign_keys_and_a_busy_timeout(
 ) -> None:
     async with repo.engine.connect() as conn:
         values = {
-            name: (await conn.execute(text(f"PRAGMA {name}"))).scalar()
+            name: (await conn.execute(text(f"PRAGMA {name}"))).scalar_one()
             for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
         }
     assert values["journal_mode"] == "wal"

@@ -105,7 +105,7 @@ async def test_a_session_that_ran_out_while_closed_is_reported_on_reopen(
 async def test_a_suspend_is_handled_per_sleep_policy(
     app_factory: AppFactory, clock: FakeClock, policy: str
 ) -> None:
-    app = app_factory(Settings(timer={"sleep_policy": policy}))  # type: ignore[arg-type]
+    app = app_factory(Settings(timer={"sleep_policy": policy}))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.press("space")

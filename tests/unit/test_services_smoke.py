@@ -16,6 +16,7 @@ async def test_start_pause_resume_complete_rewards_focused_time(
     paused = await service.pause()
     clock.advance(hours=1)  # a long pause does not eat the session
     resumed = await service.resume()
+    assert paused.paused_remaining is not None
     assert resumed.ends_at == clock.now() + paused.paused_remaining
     clock.advance(minutes=14)
     done = await service.complete()
