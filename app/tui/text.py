@@ -29,8 +29,10 @@ def local_time(instant: datetime | None, zone: tzinfo) -> str:
     return instant.astimezone(zone).strftime("%H:%M") if instant else "--:--"
 
 
-def local_stamp(instant: datetime, zone: tzinfo) -> str:
-    return instant.astimezone(zone).strftime("%d %b %H:%M")
+def local_stamp(instant: datetime, zone: tzinfo, this_year: int) -> str:
+    """`21 Nov 14:05` this year; `21 Nov 2025` before (the time matters less than the year)."""
+    local = instant.astimezone(zone)
+    return local.strftime("%d %b %H:%M" if local.year == this_year else "%d %b %Y")
 
 
 def rate_text(rate: float | None) -> str:

@@ -16,6 +16,7 @@ from app.tui.screens.history import PAGE_SIZE, HistoryScreen
 from app.tui.screens.stats import StatsScreen
 from app.tui.screens.timer import TimerScreen
 from app.tui.widgets.history_table import COLUMNS, HistoryTable
+from tests.conftest import START
 from tests.tui.conftest import AppFactory
 from tests.tui.helpers import (
     cell_text,
@@ -42,9 +43,10 @@ def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def expected_row(s: Session, zone: tzinfo) -> list[str]:
+def expected_row(s: Session, zone: tzinfo, this_year: int = START.year) -> list[str]:
+    started = s.started_at.astimezone(zone)
     return [
-        s.started_at.astimezone(zone).strftime("%d %b %H:%M"),
+        started.strftime("%d %b %H:%M" if started.year == this_year else "%d %b %Y"),
         SHORT[s.mode],
         clip(s.task_title or "-", WIDTH["task"]),
         clip(" ".join(f"#{t}" for t in s.tags), WIDTH["tags"]),
@@ -119,6 +121,28 @@ async def test_h_opens_the_sessions_newest_first(
         shown = {row[4] for row in rows_of(table)} | {row[1] for row in rows_of(table)}
         assert {"completed", "abandoned", "short"} <= shown, "the page covers every kind"
         assert not toasts(app)
+
+
+async def test_sessions_from_an_earlier_year_show_the_year(
+    app_factory: AppFactory, clock: FakeClock, filled: None
+) -> None:
+    clock.advance(days=400)
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("space")
+        await settle(pilot)
+        table = await open_history(pilot)
+        service = service_of(app)
+        stored = await stored_sessions(service)
+        this_year = service.today().year
+        assert this_year > START.year
+        assert rows_of(table) == [
+            expected_row(s, service.zone, this_year) for s in stored[:PAGE_SIZE]
+        ]
+        stamps = [row[0] for row in rows_of(table)]
+        assert ":" in stamps[0], "this year's session shows its time"
+        assert all(stamp.endswith(str(START.year)) for stamp in stamps[1:])
 
 
 async def test_only_one_page_loads_until_you_scroll_down(

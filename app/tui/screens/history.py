@@ -85,7 +85,8 @@ class HistoryScreen(Screen[None]):
         self.next_cursor = page.next_cursor
         self.exhausted = page.next_cursor is None
         self.loaded += len(page.sessions)
-        self.query_one(HistoryTable).add_sessions(page.sessions, self.service.zone)
+        table = self.query_one(HistoryTable)
+        table.add_sessions(page.sessions, self.service.zone, self.service.today().year)
         more = "" if self.exhausted else "+"
         noun = "session" if self.loaded == 1 else "sessions"
         self.query_one("#count", Label).update(f"{self.loaded}{more} {noun}")

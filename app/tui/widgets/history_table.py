@@ -61,15 +61,15 @@ class HistoryTable(DataTable[str | Text]):
         for key, label, width in COLUMNS:
             self.add_column(label, key=key, width=width)
 
-    def add_sessions(self, sessions: list[Session], zone: tzinfo) -> None:
+    def add_sessions(self, sessions: list[Session], zone: tzinfo, this_year: int) -> None:
         for s in sessions:
-            self.add_row(*self._cells(s, zone), key=str(s.id))
+            self.add_row(*self._cells(s, zone, this_year), key=str(s.id))
         self.call_after_refresh(self._check_end)
 
-    def _cells(self, s: Session, zone: tzinfo) -> list[str | Text]:
+    def _cells(self, s: Session, zone: tzinfo, this_year: int) -> list[str | Text]:
         color = self.app.theme_variables.get(STATUS_COLOR[s.status], "") or "dim"
         return [
-            local_stamp(s.started_at, zone),
+            local_stamp(s.started_at, zone, this_year),
             MODE_SHORT[s.mode],
             _fit(s.task_title or "-", 15),
             _fit(" ".join(f"#{t}" for t in s.tags), 9),
