@@ -57,6 +57,24 @@ class DayBars(Widget):
         return out
 
 
+def month_labels(first: date, weeks: int) -> str:
+    """`Jan` over the week holding the 1st of each month. A month starting in the last two weeks is
+    drawn as far right as fits, so the current month is always named; where that crowds the
+    month before, the older label gives way."""
+    placed: list[tuple[int, str]] = []
+    for week in range(weeks):
+        sunday = first + timedelta(weeks=week, days=6)
+        if sunday.day <= 7 and weeks >= 3:
+            placed.append((min(week, weeks - 3), sunday.strftime("%b")))
+    months = [" "] * weeks
+    right_edge = weeks + 1
+    for at, name in reversed(placed):
+        if at + len(name) < right_edge:  # leave a blank column before the next label
+            months[at : at + len(name)] = list(name)
+            right_edge = at
+    return "".join(months)
+
+
 class YearHeatmap(Widget):
     """One cell per day for the last year, a column per week (Monday on top)."""
 
@@ -92,12 +110,7 @@ class YearHeatmap(Widget):
             if name != "heatmap--label"
         }
         out = Text(no_wrap=True, overflow="crop")
-        months = [" "] * weeks
-        for week in range(weeks):
-            monday = first + timedelta(weeks=week)
-            if monday.day <= 7 and week + 3 <= weeks:
-                months[week : week + 3] = list(monday.strftime("%b"))
-        out.append("    " + "".join(months) + "\n", label)
+        out.append("    " + month_labels(first, weeks) + "\n", label)
         for weekday in range(7):
             name = {0: "Mon", 2: "Wed", 4: "Fri"}.get(weekday, "")
             out.append(f"{name:<4}", label)
