@@ -164,3 +164,14 @@ def rich_text(renderable: object, width: int = 120) -> str:
     console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
     console.print(renderable)
     return console.export_text()
+
+
+async def finish_elsewhere(db_path: Path, clock: FakeClock, task: str) -> None:
+    """A focus session started and completed by another process (a `focus` command, say)."""
+    container = await bootstrap(db=str(db_path), clock=clock, settings=Settings())
+    try:
+        await container.service.start(Mode.FOCUS, task=task, tags=[])
+        clock.advance(minutes=20)
+        await container.service.complete()
+    finally:
+        await container.close()

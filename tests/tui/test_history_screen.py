@@ -20,6 +20,7 @@ from tests.conftest import START
 from tests.tui.conftest import AppFactory
 from tests.tui.helpers import (
     cell_text,
+    finish_elsewhere,
     prefill,
     run_clock,
     service_of,
@@ -273,6 +274,23 @@ async def test_an_empty_history_says_so(app_factory: AppFactory) -> None:
         assert empty.display
         assert "No sessions yet" in str(empty.render())
         assert count_text(app) == "0 sessions"
+
+
+async def test_r_reloads_what_another_process_wrote(
+    app_factory: AppFactory, db_path: Path, clock: FakeClock
+) -> None:
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await open_history(pilot)
+        assert table.row_count == 0
+        await finish_elsewhere(db_path, clock, "From the CLI")
+        await pilot.press("r")
+        await settle(pilot)
+        assert isinstance(app.screen, HistoryScreen)
+        rows = rows_of(table_of(app))
+        assert [(row[2], row[4]) for row in rows] == [("From the CLI", "completed")]
+        assert count_text(app) == "1 session"
+        assert not app.screen.has_class("-empty")
 
 
 async def test_a_filter_matching_nothing_says_so(app_factory: AppFactory, filled: None) -> None:

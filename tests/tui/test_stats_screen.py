@@ -18,6 +18,7 @@ from app.tui.screens.stats import HEATMAP_DAYS, StatsScreen
 from app.tui.widgets.charts import DayBars, YearHeatmap
 from tests.tui.conftest import AppFactory
 from tests.tui.helpers import (
+    finish_elsewhere,
     prefill,
     rich_text,
     run_clock,
@@ -221,3 +222,22 @@ async def test_a_session_finished_in_the_app_shows_up(
         bars = screen.query_one(DayBars)
         assert bars.minutes == {service_of(app).today(): 25}
         assert "Write tests" in rich_text(screen.query_one("#top-tasks", Static).content)
+
+
+async def test_r_reloads_what_another_process_wrote(
+    app_factory: AppFactory, db_path: Path, clock: FakeClock
+) -> None:
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_stats(pilot)
+        assert text_of(screen, "#card-all").splitlines() == card_lines(Bucket())
+        await finish_elsewhere(db_path, clock, "From the CLI")
+        await pilot.press("r")
+        await settle(pilot)
+        assert app.screen is screen
+        assert text_of(screen, "#card-all").splitlines() == [
+            "1 session",
+            "20m focused",
+            "100% completed",
+        ]
+        assert "From the CLI" in rich_text(screen.query_one("#top-tasks", Static).content)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, Select
 
 from app.domain.models import Mode, Status
 from app.tui.errors import report
+from app.tui.screens.reading import ReadingScreen
 from app.tui.text import MODE_ORDER, MODE_TITLES
 from app.tui.widgets.history_table import HistoryTable
 
@@ -25,17 +24,11 @@ MODE_OPTIONS = [(MODE_TITLES[m], m) for m in MODE_ORDER]
 NO_SESSIONS = "No sessions yet: start one on the timer screen."
 
 
-class HistoryScreen(Screen[None]):
+class HistoryScreen(ReadingScreen):
     """Loads `PAGE_SIZE` rows, then the next page whenever the table nears its end."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back", id="back"),
-        Binding("r", "reload", "Reload", id="reload"),
-    ]
-
     def __init__(self, service: FocusService) -> None:
-        super().__init__()
-        self.service = service
+        super().__init__(service)
         self.next_cursor: str | None = None
         self.exhausted = False
         self.fetching = False

@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from app.domain.models import Bucket, Stats
 from app.tui.errors import report
+from app.tui.screens.reading import ReadingScreen
 from app.tui.text import minutes_text, rate_text
 from app.tui.widgets.charts import DayBars, YearHeatmap
 from app.tui.widgets.summary import meter, plural
 
 if TYPE_CHECKING:
-    from app.services import FocusService
+    pass
 
 HEATMAP_DAYS = 7 * 53
 
@@ -46,17 +45,8 @@ def top_table(title: str, rows: list[tuple[str, str, str]], empty: str) -> Table
     return table
 
 
-class StatsScreen(Screen[None]):
+class StatsScreen(ReadingScreen):
     """Everything `focus stats` knows, drawn; loaded once per visit (`r` reloads)."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back", id="back"),
-        Binding("r", "reload", "Reload", id="reload"),
-    ]
-
-    def __init__(self, service: FocusService) -> None:
-        super().__init__()
-        self.service = service
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -83,8 +73,11 @@ class StatsScreen(Screen[None]):
         self.query_one("#stats-body").focus()
         self.action_reload()
 
+    def action_reload(self) -> None:
+        self.load()
+
     @work(exclusive=True, exit_on_error=False, group="stats")
-    async def action_reload(self) -> None:
+    async def load(self) -> None:
         try:
             stats = await self.service.stats(days=HEATMAP_DAYS)
         except Exception as exc:
