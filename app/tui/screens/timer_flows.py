@@ -322,9 +322,8 @@ class SessionFlows(TimerView):
             self.app.call_from_thread(self.say_once, kind, outcome)
 
     def say_once(self, kind: str, outcome: Outcome) -> None:
-        report_ = self.shortfalls.first_report(kind, outcome)
-        if report_ is not None:
-            title, message = report_
+        if (first := self.shortfalls.first_report(kind, outcome)) is not None:
+            title, message = first
             self.notify(message, title=title, severity="warning", timeout=10)
 
     def confirm_replace(self, current: Session, mode: Mode) -> None:
