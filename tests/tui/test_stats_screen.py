@@ -241,3 +241,23 @@ async def test_r_reloads_what_another_process_wrote(
             "100% completed",
         ]
         assert "From the CLI" in rich_text(screen.query_one("#top-tasks", Static).content)
+
+
+async def test_the_open_session_is_shown_apart_from_the_totals(
+    app_factory: AppFactory, clock: FakeClock
+) -> None:
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_stats(pilot)
+        assert not screen.query_one("#open-line").display
+        await pilot.press("escape")
+        await pilot.press("space")
+        await settle(pilot)
+        await run_clock(pilot, clock, 90, step=3)
+        screen = await open_stats(pilot)
+        line = screen.query_one("#open-line")
+        assert line.display
+        assert text_of(screen, "#open-line") == (
+            "Now: focus active, 23:30 left, 1m focused so far (counted when it ends)"
+        )
+        assert text_of(screen, "#card-today").splitlines()[0] == "0 sessions"

@@ -12,10 +12,12 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Header, Static
 
-from app.domain.models import Bucket, Stats
+from app.domain import timer
+from app.domain.models import Bucket, Session, Stats
+from app.presenters import clock_text
 from app.tui.errors import report
 from app.tui.screens.reading import ReadingScreen
-from app.tui.text import minutes_text, rate_text
+from app.tui.text import MODE_TITLES, minutes_text, rate_text
 from app.tui.widgets.charts import DayBars, YearHeatmap
 from app.tui.widgets.summary import meter, plural
 
@@ -55,6 +57,7 @@ class StatsScreen(ReadingScreen):
                 for key in ("today", "week", "all", "streak"):
                     yield Static("…\n\n", id=f"card-{key}", classes="card")
             yield Static("", id="level-line")
+            yield Static("", id="open-line")
             yield DayBars(id="bars")
             yield YearHeatmap(id="heatmap")
             with Horizontal(id="tops"):
@@ -80,10 +83,26 @@ class StatsScreen(ReadingScreen):
     async def load(self) -> None:
         try:
             stats = await self.service.stats(days=HEATMAP_DAYS)
+            current = await self.service.status()
         except Exception as exc:
             report(self, exc, "Loading stats")
             return
         self.show(stats, self.service.today())
+        self.show_open(current)
+
+    def show_open(self, session: Session | None) -> None:
+        """The open session, which the numbers above count only once it ends."""
+        line = self.query_one("#open-line", Static)
+        line.display = session is not None
+        if session is None:
+            return
+        now = self.service.clock.now()
+        line.update(
+            f"Now: {MODE_TITLES[session.mode].lower()} {session.status.value}, "
+            f"{clock_text(timer.remaining(session, now))} left, "
+            f"{minutes_text(timer.focused(session, now).total_seconds())} focused so far "
+            "(counted when it ends)"
+        )
 
     def show(self, stats: Stats, today: date) -> None:
         self.query_one("#card-today", Static).update(bucket_card(stats.today_focus))
