@@ -329,13 +329,15 @@ class FocusService:
         for row in await self.repo.rollups("day", since.isoformat()):
             day = date.fromisoformat(row.key)
             focus = row.mode is Mode.FOCUS
-            if day == today:
-                today_b += row.counts
-                today_f += row.counts if focus else Bucket()
             if day >= week_start:
                 week_b += row.counts
-                week_f += row.counts if focus else Bucket()
-            if row.mode is Mode.FOCUS and day > today - timedelta(days=days):
+                if focus:
+                    week_f += row.counts
+            if day == today:
+                today_b += row.counts
+                if focus:
+                    today_f += row.counts
+            if focus and day > today - timedelta(days=days):
                 by_day[day] = by_day.get(day, Bucket()) + row.counts
         by_mode = await self.repo.totals_by_mode()
         total = sum(by_mode.values(), Bucket())

@@ -263,7 +263,6 @@ class SessionFlows(TimerView):
             return
         summary = self.query_one(Summary)
         before = summary.stats
-        summary.today = service.today()
         summary.stats = stats
         if before is not None and stats.level.level > before.level.level:
             self.notify(f"You reached level {stats.level.level}.", title="Level up!", timeout=8)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -39,7 +37,6 @@ class Summary(Horizontal):
     """Three cards fed by `stats`; the cards show dashes until the first stats arrive."""
 
     stats: reactive[Stats | None] = reactive(None, init=False)
-    today: reactive[date | None] = reactive(None, init=False)
 
     def compose(self) -> ComposeResult:
         yield Static("-\n", id="today-card", classes="card")
