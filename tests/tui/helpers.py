@@ -59,6 +59,13 @@ async def settle(pilot: Pilot[None]) -> None:
             break
 
 
+async def start_with_space(pilot: Pilot[None]) -> None:
+    """Let the app open the database, press space, and let the start land."""
+    await settle(pilot)
+    await pilot.press("space")
+    await settle(pilot)
+
+
 def service_of(app: FocusApp) -> FocusService:
     assert app.service is not None
     return app.service

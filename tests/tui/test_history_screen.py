@@ -25,6 +25,7 @@ from tests.tui.helpers import (
     run_clock,
     service_of,
     settle,
+    start_with_space,
     stored_sessions,
     toasts,
 )
@@ -130,9 +131,7 @@ async def test_sessions_from_an_earlier_year_show_the_year(
     clock.advance(days=400)
     app = app_factory()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("space")
-        await settle(pilot)
+        await start_with_space(pilot)
         table = await open_history(pilot)
         service = service_of(app)
         stored = await stored_sessions(service)

@@ -11,7 +11,15 @@ from app.clock import FakeClock
 from app.config import Settings
 from app.domain.models import Status
 from tests.tui.conftest import AppFactory
-from tests.tui.helpers import fake_tool, run_clock, service_of, settle, shown, toasts
+from tests.tui.helpers import (
+    fake_tool,
+    run_clock,
+    service_of,
+    settle,
+    shown,
+    start_with_space,
+    toasts,
+)
 
 
 async def test_a_one_minute_session_completes_by_itself_with_every_alert(
@@ -23,9 +31,7 @@ async def test_a_one_minute_session_completes_by_itself_with_every_alert(
     bells: list[int] = []
     app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("space")
-        await settle(pilot)
+        await start_with_space(pilot)
         started = await service_of(app).status()
         assert started is not None and started.ends_at is not None
         await run_clock(pilot, clock, 61, step=2)
@@ -65,9 +71,7 @@ async def test_quit_keeps_the_session_running_and_reopening_shows_the_right_time
 ) -> None:
     first = app_factory()
     async with first.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("space")
-        await settle(pilot)
+        await start_with_space(pilot)
         await run_clock(pilot, clock, 30)
         assert shown(first) == "24:30"
         await pilot.press("q")
@@ -87,9 +91,7 @@ async def test_a_session_that_ran_out_while_closed_is_reported_on_reopen(
 ) -> None:
     first = app_factory()
     async with first.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("space")
-        await settle(pilot)
+        await start_with_space(pilot)
         await pilot.press("q")
     clock.advance(minutes=30)  # ended 5 minutes ago: inside the grace window
     again = app_factory()
@@ -107,9 +109,7 @@ async def test_a_suspend_is_handled_per_sleep_policy(
 ) -> None:
     app = app_factory(Settings(timer={"sleep_policy": policy}))
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("space")
-        await settle(pilot)
+        await start_with_space(pilot)
         await run_clock(pilot, clock, 60)
         before = await service_of(app).status()
         assert before is not None
@@ -157,9 +157,7 @@ async def test_the_configured_sound_is_played_by_the_configured_player(
         notify={"desktop": False, "sound_file": str(sound), "sound_player": "myplayer"},
     )
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("space")
-        await settle(pilot)
+        await start_with_space(pilot)
         await run_clock(pilot, clock, 61, step=2)
         await settle(pilot)
         for _ in range(50):

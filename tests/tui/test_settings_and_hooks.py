@@ -15,7 +15,7 @@ from app.domain.models import Mode, Status
 from app.tui.app import COMMANDS
 from app.tui.screens.dialogs import SleepDialog
 from tests.tui.conftest import AppFactory
-from tests.tui.helpers import run_clock, service_of, settle, toasts
+from tests.tui.helpers import run_clock, service_of, settle, start_with_space, toasts
 
 
 async def test_keys_can_be_remapped_and_unknown_ids_are_reported(app_factory: AppFactory) -> None:
@@ -53,9 +53,7 @@ async def test_auto_start_breaks_starts_the_break_and_long_break_comes_after_the
         }
     )
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("space")
-        await settle(pilot)
+        await start_with_space(pilot)
         await run_clock(pilot, clock, 61, step=2)
         first_break = await service_of(app).status()
         assert first_break is not None and first_break.mode is Mode.SHORT_BREAK
@@ -79,9 +77,7 @@ async def test_hooks_run_from_the_app_and_a_failing_one_is_reported(
         }
     )
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("space")
-        await settle(pilot)
+        await start_with_space(pilot)
         await pilot.press("space")
         await settle(pilot)
         for _ in range(100):
@@ -98,9 +94,7 @@ async def test_hooks_run_from_the_app_and_a_failing_one_is_reported(
 async def test_ask_on_wake_applies_the_answer(app_factory: AppFactory, clock: FakeClock) -> None:
     app = app_factory(timer={"sleep_policy": "ask"})
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("space")
-        await settle(pilot)
+        await start_with_space(pilot)
         await run_clock(pilot, clock, 10)
         clock.advance(minutes=5)
         app.timer_screen.tick()

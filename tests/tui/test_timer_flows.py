@@ -11,7 +11,7 @@ from app.domain.models import Mode, Status
 from app.tui.screens.dialogs import AbandonDialog, ConfirmDialog
 from app.tui.widgets.summary import Summary
 from tests.tui.conftest import AppFactory
-from tests.tui.helpers import run_clock, service_of, settle, shown, toasts
+from tests.tui.helpers import run_clock, service_of, settle, shown, start_with_space, toasts
 
 
 async def test_opens_on_the_idle_timer(app_factory: AppFactory) -> None:
@@ -26,9 +26,7 @@ async def test_opens_on_the_idle_timer(app_factory: AppFactory) -> None:
 async def test_space_starts_pauses_and_resumes(app_factory: AppFactory, clock: FakeClock) -> None:
     app = app_factory()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("space")
-        await settle(pilot)
+        await start_with_space(pilot)
         session = await service_of(app).status()
         assert session is not None and session.status is Status.ACTIVE
         assert session.planned == timedelta(minutes=25)
@@ -56,9 +54,7 @@ async def test_remaining_time_comes_from_the_clock_not_from_ticks(
 ) -> None:
     app = app_factory()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("space")
-        await settle(pilot)
+        await start_with_space(pilot)
         clock.advance(4.5)  # one tick after 4.5 s shows 4.5 s gone, not one tick's worth
         app.timer_screen.tick()
         assert shown(app) == "24:56"
@@ -69,9 +65,7 @@ async def test_a_tick_inside_the_same_second_repaints_nothing(
 ) -> None:
     app = app_factory()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("space")
-        await settle(pilot)
+        await start_with_space(pilot)
         digits = app.timer_screen.query_one("#clock", Digits)
         updates: list[str] = []
         original = digits.update
@@ -117,9 +111,7 @@ async def test_complete_rewards_and_offers_a_break(
 async def test_abandon_asks_for_an_optional_reason(app_factory: AppFactory) -> None:
     app = app_factory()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("space")
-        await settle(pilot)
+        await start_with_space(pilot)
 
         await pilot.press("x")
         await pilot.pause()
@@ -141,9 +133,7 @@ async def test_abandon_asks_for_an_optional_reason(app_factory: AppFactory) -> N
 async def test_extend_adds_five_minutes(app_factory: AppFactory) -> None:
     app = app_factory()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("space")
-        await settle(pilot)
+        await start_with_space(pilot)
         await pilot.press("e")
         await settle(pilot)
         session = await service_of(app).status()
@@ -172,9 +162,7 @@ async def test_m_cycles_the_mode_while_idle(app_factory: AppFactory) -> None:
 async def test_switching_mode_with_an_open_session_asks_first(app_factory: AppFactory) -> None:
     app = app_factory()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("space")
-        await settle(pilot)
+        await start_with_space(pilot)
         first = await service_of(app).status()
 
         await pilot.press("m")
