@@ -54,7 +54,10 @@ async def bootstrap(
     clock: Clock | None = None,
     on_hook_failure: Callable[[HookResult], None] | None = None,
     settings: Settings | None = None,
+    readonly: bool = False,
 ) -> Container:
+    """Build everything. `readonly` opens the database for reading only: nothing is created
+    and nothing is written, except settling a session that ran out."""
     if settings is None:
         settings, config_path, db_path = load(config, db)
     else:

@@ -51,3 +51,21 @@ class StorageError(FocusError):
 
     exit_code = 2
     title = "Database"
+
+
+class BusyError(RefusedError):
+    """Another process holds the database's write lock for longer than the busy timeout."""
+
+    title = "Database busy"
+
+
+class DamagedError(StorageError):
+    """The database file is damaged (corrupt pages, malformed schema); it is never written."""
+
+    title = "Database damaged"
+
+
+class MissingDatabaseError(StorageError):
+    """A read-only command was pointed at a database that does not exist."""
+
+    title = "No database"
