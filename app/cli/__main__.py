@@ -1,0 +1,7 @@
+"""`python -m app.cli`: the same as the `focus` console script."""
+
+import sys
+
+from app.cli import main
+
+sys.exit(main())

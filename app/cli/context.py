@@ -1,0 +1,64 @@
+"""What every command handler shares: printing its result and running over a bootstrapped store.
+
+Nothing heavy is imported here at module level: `focus statusline` runs every second from
+tmux, and asyncio, SQLAlchemy and the services are loaded only by the commands that use them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.bootstrap import Container
+    from app.hooks import HookResult
+
+Handler = Callable[[argparse.Namespace], int]
+"""A command: the parsed options in, the exit status out."""
+StoreHandler = Callable[[argparse.Namespace, "Container"], Awaitable[None]]
+"""A command body that runs with the app built by `bootstrap`, inside one event loop."""
+
+
+def emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    """`data` as JSON with `--json`, else `text` (nothing when it is empty)."""
+    if getattr(args, "json", False):
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    elif text:
+        sys.stdout.write(text + "\n")
+
+
+def hook_warning(result: HookResult) -> None:
+    sys.stderr.write(f"focus: warning: {result.describe()}\n")
+
+
+def with_store(*, readonly: bool) -> Callable[[StoreHandler], Handler]:
+    """Turn an async body into a command: bootstrap (read-only or not), run it, close."""
+
+    def wrap(body: StoreHandler) -> Handler:
+        async def run(args: argparse.Namespace) -> None:
+            from app.bootstrap import bootstrap
+
+            app = await bootstrap(
+                getattr(args, "config", None),
+                getattr(args, "db", None),
+                on_hook_failure=hook_warning,
+                readonly=readonly,
+            )
+            try:
+                await body(args, app)
+            finally:
+                await app.close()
+
+        def handler(args: argparse.Namespace) -> int:
+            import asyncio
+
+            asyncio.run(run(args))
+            return 0
+
+        handler.__doc__ = body.__doc__
+        return handler
+
+    return wrap

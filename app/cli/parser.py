@@ -1,0 +1,133 @@
+"""The `focus` command line: every command, its options and the argument types that check them."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import NoReturn
+
+from app import __version__
+from app.domain.errors import UsageError
+from app.domain.models import Mode, Status
+from app.domain.timer import MAX_MINUTES
+
+MODES = [m.value for m in Mode]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _bounded(
+    convert: Callable[[str], float], noun: str, low: float, high: float, name: str
+) -> Callable[[str], float]:
+    """An argparse type: `convert`, then refuse anything outside [low, high] (NaN too)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {noun}: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be between {low:g} and {high:g} (got {text})"
+            )
+        return value
+
+    return parse
+
+
+def _minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of minutes: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"minutes must be greater than 0 (got {text})")
+    if value > MAX_MINUTES:  # refused here, before any database is opened
+        raise argparse.ArgumentTypeError(f"minutes must be at most {MAX_MINUTES} (got {text})")
+    return value
+
+
+_limit = _bounded(int, "a whole number", 1, 1000, "the number")
+_speed = _bounded(float, "a number", 1, 100_000, "speed")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    # Also accepted after the command; SUPPRESS keeps a later absence from erasing them.
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="config file (default: $FOCUS_CONFIG, then the user config dir)",
+    )
+    common.add_argument(
+        "--db",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="SQLite database (default: $FOCUS_DB, then the user data dir)",
+    )
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+    )
+
+    parser = _Parser(
+        prog="focus",
+        description="A terminal focus timer. With no command, opens the Textual app.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"focus {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+
+    p = add("start", "start a session")
+    p.add_argument("--mode", choices=MODES, default="focus", help="session mode (default focus)")
+    p.add_argument("--minutes", type=_minutes, help="length in minutes (default from config)")
+    p.add_argument("--task", metavar="TEXT", help="what this session is for")
+    p.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="T",
+        help="a tag; repeat or separate with commas",
+    )
+    p.add_argument("--force", action="store_true", help="abandon an open session first")
+    add("pause", "pause the open session (the remaining time is frozen)")
+    add("resume", "resume the paused session")
+    p = add("extend", "add minutes to the open session")
+    p.add_argument("minutes", type=_minutes, metavar="MINUTES")
+    add("complete", "complete the open session now (rewards the time actually focused)")
+    p = add("abandon", "abandon the open session (no reward)")
+    p.add_argument("--reason", metavar="TEXT", help="why, for your stats")
+    add("status", "show the open session and its remaining time")
+    p = add("history", "list sessions, newest first, a page at a time")
+    p.add_argument("--limit", type=_limit, default=25, metavar="N", help="page size (1-1000)")
+    p.add_argument("--before", metavar="CURSOR", help="next_cursor of the previous page")
+    p.add_argument("--status", choices=[s.value for s in Status], action="append", default=[])
+    p.add_argument("--mode", choices=MODES, action="append", default=[])
+    p = add("stats", "totals, today, this week, level, streaks, top tasks and tags")
+    p.add_argument("--days", type=_limit, default=30, metavar="N", help="days in by_day")
+    p = add("export", "export all sessions as CSV or JSON")
+    p.add_argument("--format", choices=["csv", "json"], default="csv")
+    p.add_argument("--output", metavar="FILE", help="write here instead of stdout")
+    p.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    add("statusline", "one short line for tmux or a status bar (empty when idle)")
+    p = add("demo", "the whole session lifecycle, accelerated, on a throwaway database")
+    p.add_argument(
+        "--speed",
+        type=_speed,
+        default=120.0,
+        metavar="X",
+        help="how many times faster than real time (default 120: about 40 s)",
+    )
+    p = add("config", "configuration")
+    p.add_argument("action", choices=["check", "path"])
+    p = add("db", "database")
+    p.add_argument("action", choices=["upgrade", "path"])
+    return parser
