@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import timedelta, tzinfo
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from app.clock import Clock, SystemClock
-from app.config import Settings, load_settings, resolve_db_path, resolve_timezone
+from app.config import (
+    Settings,
+    default_db_path,
+    load_settings,
+    resolve_db_path,
+    resolve_timezone,
+)
+from app.domain.errors import MissingDatabaseError
 from app.hooks import HookResult, HookRunner
 from app.services import FocusService, TimerRules
 from storage.local import open_repository
 from storage.sql import SqlRepository
+from storage.sqlite import shown
 
 
 @dataclass
@@ -21,11 +29,13 @@ class Container:
     settings: Settings
     config_path: Path
     db_path: Path
-    zone: ZoneInfo
+    zone: tzinfo
     clock: Clock
     repo: SqlRepository
     hooks: HookRunner
     service: FocusService
+    notes: list[str] = field(default_factory=list)
+    """One-line notes for the user (a database that does not exist yet)."""
 
     async def close(self) -> None:
         await self.hooks.drain()
@@ -55,16 +65,33 @@ async def bootstrap(
     on_hook_failure: Callable[[HookResult], None] | None = None,
     settings: Settings | None = None,
     readonly: bool = False,
+    threaded: bool = False,
 ) -> Container:
     """Build everything. `readonly` opens the database for reading only: nothing is created
-    and nothing is written, except settling a session that ran out."""
+    and nothing is written, except settling a session that ran out (where the file can be
+    written). `threaded` runs SQLite in its own thread (the TUI must never block on it)."""
     if settings is None:
         settings, config_path, db_path = load(config, db)
     else:
         config_path, db_path = Path(config or ""), resolve_db_path(settings, db)
     clock = clock or SystemClock()
-    zone = resolve_timezone(settings)
-    repo = await open_repository(db_path, zone, clock.now())
+    notes: list[str] = []
+    if not db_path.exists():
+        if readonly:
+            if db or os.environ.get("FOCUS_DB"):
+                raise MissingDatabaseError(f"database {shown(db_path)} does not exist")
+            notes.append(f"no database yet at {shown(db_path)}: nothing recorded so far")
+        elif db_path == default_db_path():
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+    repo = await open_repository(
+        db_path,
+        resolve_timezone(settings),
+        clock.now(),
+        readonly=readonly,
+        threaded=threaded,
+        zone_configured=bool(settings.general.timezone),
+    )
+    zone = repo.zone
     h = settings.hooks
     hooks = HookRunner(
         {
@@ -80,4 +107,4 @@ async def bootstrap(
         on_failure=on_hook_failure,
     )
     service = FocusService(repo, clock, zone, timer_rules(settings), events=hooks.fire)
-    return Container(settings, config_path, db_path, zone, clock, repo, hooks, service)
+    return Container(settings, config_path, db_path, zone, clock, repo, hooks, service, notes)

@@ -1,10 +1,16 @@
-"""Row <-> domain conversion, and the JSON payload an outbox row carries."""
+"""Row <-> domain conversion, the values SQLite stores, and the JSON payload of the outbox.
+
+SQLite has no UUID, time-zone or JSON types: UUIDs are stored as 32 hex digits, instants as
+naive UTC text `YYYY-MM-DD HH:MM:SS.ffffff` (fixed width, so text order is time order) and
+JSON as text, the formats the first schema revision was written with.
+"""
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Mapping
-from datetime import datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.domain.models import LedgerEntry, Mode, Session, Status
@@ -51,6 +57,28 @@ def session_to_row(s: Session) -> dict[str, Any]:
     }
 
 
+def _text(value: Any) -> str | None:
+    """Stored text as a clean `str`: a lone surrogate (however it got in) becomes U+FFFD, so
+    one odd row can never stop a query, an export or a rollup from working."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
+    return value
+
+
+def _tags(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise TypeError("tags must be a list of strings")
+    return tuple(t for t in (_text(v) for v in value) if t)
+
+
 def session_from_row(r: Mapping[str, Any]) -> Session:
     return Session(
         id=r["id"],
@@ -58,8 +86,8 @@ def session_from_row(r: Mapping[str, Any]) -> Session:
         client_id=r["client_id"],
         mode=Mode(r["mode"]),
         status=Status(r["status"]),
-        task_title=r["task_title"],
-        tags=tuple(r["tags"] or ()),
+        task_title=_text(r["task_title"]),
+        tags=_tags(r["tags"]),
         planned=timedelta(seconds=r["planned_seconds"]),
         extended=timedelta(microseconds=r["extended_us"]),
         started_at=r["started_at"],
@@ -73,7 +101,7 @@ def session_from_row(r: Mapping[str, Any]) -> Session:
         completed_at=r["completed_at"],
         abandoned_at=r["abandoned_at"],
         expired_at=r["expired_at"],
-        abandon_reason=r["abandon_reason"],
+        abandon_reason=_text(r["abandon_reason"]),
         xp_awarded=r["xp_awarded"],
         coins_awarded=r["coins_awarded"],
         version=r["version"],
@@ -105,3 +133,95 @@ def to_payload(row: Mapping[str, Any]) -> dict[str, Any]:
             value = value.isoformat()
         out[key] = value
     return out
+
+
+# -- SQLite values -----------------------------------------------------------------------
+
+SESSION_COLUMNS = (
+    "id",
+    "user_id",
+    "client_id",
+    "mode",
+    "status",
+    "task_title",
+    "tags",
+    "planned_seconds",
+    "extended_us",
+    "started_at",
+    "ends_at",
+    "paused_at",
+    "paused_remaining_us",
+    "pause_count",
+    "paused_us",
+    "slept_us",
+    "focused_us",
+    "completed_at",
+    "abandoned_at",
+    "expired_at",
+    "abandon_reason",
+    "xp_awarded",
+    "coins_awarded",
+    "version",
+    "created_at",
+    "updated_at",
+)
+UUID_COLUMNS = frozenset({"id", "user_id", "client_id", "session_id", "entity_id", "library_id"})
+DATETIME_COLUMNS = frozenset(
+    {
+        "started_at",
+        "ends_at",
+        "paused_at",
+        "completed_at",
+        "abandoned_at",
+        "expired_at",
+        "created_at",
+        "updated_at",
+        "added_at",
+        "last_sync_at",
+    }
+)
+JSON_COLUMNS = frozenset({"tags", "payload"})
+
+
+def sqlite_instant(value: datetime) -> str:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime refused: {value!r}")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def to_sqlite(value: Any) -> Any:
+    """One Python value as SQLite stores it."""
+    if isinstance(value, uuid.UUID):
+        return value.hex
+    if isinstance(value, datetime):
+        return sqlite_instant(value)
+    if isinstance(value, list | dict | tuple):
+        return json.dumps(value)
+    return value
+
+
+def sqlite_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: to_sqlite(v) for k, v in row.items()}
+
+
+def from_sqlite(column: str, value: Any) -> Any:
+    """A stored SQLite value as the Python value of `column` (ValueError when malformed)."""
+    if value is None:
+        return None
+    if column in UUID_COLUMNS:
+        return uuid.UUID(value)
+    if column in DATETIME_COLUMNS:
+        instant = datetime.fromisoformat(value)
+        return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
+    if column in JSON_COLUMNS:
+        return json.loads(value)
+    return value
+
+
+def session_from_sqlite(values: Sequence[Any]) -> Session:
+    """A session from a row selected as `SESSION_COLUMNS`; ValueError/TypeError if malformed."""
+    try:
+        row = {c: from_sqlite(c, v) for c, v in zip(SESSION_COLUMNS, values, strict=True)}
+        return session_from_row(row)
+    except (KeyError, AttributeError) as exc:
+        raise ValueError(str(exc)) from None

@@ -1,50 +1,51 @@
-"""Open (create, check, upgrade) the local SQLite store and hand back its Repository."""
+"""Open (create, check, upgrade) the local SQLite store and hand back its Repository.
+
+Read-only opens (status, history, stats, export) never create a file, never write, and work
+on an immutable file or a read-only mount; only a write open creates the database. The stats
+cache is filed in one recorded time zone: a process with another zone in its environment
+uses the recorded one, and only a configured zone that differs re-files the cache, once, in
+one write transaction.
+"""
 
 from __future__ import annotations
 
+import os
 import uuid
-from collections import defaultdict
 from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.sqlite import insert
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from app.domain.errors import StorageError
-from app.domain.models import Bucket, Status
-from app.domain.rollup import rollup_entries
+from app.domain.errors import ReadOnlyError, StorageError
 from storage.migrations import HEAD
 from storage.repository import Identity
-from storage.schema import meta, rollups
-from storage.sql import SqlRepository, recount_streak
-from storage.sqlite import backup, inspect_file, make_engine
+from storage.sql import Conn, SqlRepository, rebuild_rollups, set_meta
+from storage.sqlite import backup, inspect_file, open_conn, shown
 
 
 def zone_name(zone: tzinfo) -> str:
     return getattr(zone, "key", None) or str(zone)
 
 
-async def _meta_values(engine: AsyncEngine) -> dict[str, str]:
-    async with engine.connect() as conn:
-        rows = (await conn.execute(select(meta.c.key, meta.c.value))).all()
-    return {r.key: r.value for r in rows}
+class NullConn:
+    """The connection of a database that does not exist yet: every read is empty."""
 
+    def __init__(self, path: Path) -> None:
+        self.path = path
 
-async def _init_meta(engine: AsyncEngine, zone: tzinfo) -> None:
-    """Give a new database its identity; existing values are never replaced."""
-    values = {
-        "user_id": str(uuid.uuid4()),
-        "client_id": str(uuid.uuid4()),
-        "rollup_tz": zone_name(zone),
-    }
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(focus_write=True)
-        await conn.begin()
-        for key, value in values.items():
-            await conn.execute(insert(meta).values(key=key, value=value).on_conflict_do_nothing())
-        await conn.commit()
+    async def fetch(self, sql: str, params: Any = ()) -> list[Any]:
+        if "coalesce(sum(" in sql or "count(*)" in sql:
+            return [(0,)]
+        return []
+
+    async def execute(self, sql: str, params: Any = ()) -> int:
+        raise ReadOnlyError(f"no database at {shown(self.path)}")
+
+    async def executemany(self, sql: str, rows: Any) -> None:
+        raise ReadOnlyError(f"no database at {shown(self.path)}")
+
+    async def close(self) -> None:
+        return None
 
 
 async def upgrade_file(path: Path, now: datetime) -> tuple[str | None, str, Path | None]:
@@ -52,80 +53,155 @@ async def upgrade_file(path: Path, now: datetime) -> tuple[str | None, str, Path
     current = inspect_file(path)
     if current == HEAD:
         return current, HEAD, None
-    from storage.migrate import known_revisions, upgrade
+    from storage.migrate import known_revisions, sqlite_engine, upgrade
 
     saved = None
     if current is not None:
         if current not in known_revisions():
             raise StorageError(
-                f"{path} has schema {current}, newer than this focus knows ({HEAD}); upgrade focus"
+                f"{shown(path)} has schema {current}, newer than this focus knows ({HEAD}); "
+                "upgrade focus"
             )
         saved = backup(path, current, now)
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(path)
+    elif not path.parent.is_dir():
+        raise StorageError(
+            f"cannot create {shown(path)}: folder {shown(path.parent)} does not exist"
+        )
+    from sqlalchemy.exc import OperationalError
+
+    engine = sqlite_engine(path)
     try:
         await upgrade(engine)
+    except OperationalError as exc:
+        from storage.sqlite import translate
+
+        raise translate(exc.orig, path) from None  # type: ignore[arg-type]
     finally:
         await engine.dispose()
     return current, HEAD, saved
 
 
-async def open_repository(path: Path, zone: tzinfo, now: datetime) -> SqlRepository:
-    """The repository over `path`, created or upgraded (after a backup) as needed."""
-    try:
-        return await _open(path, zone, now)
-    except (OperationalError, OSError) as exc:
-        reason = getattr(exc, "orig", None) or getattr(exc, "strerror", None) or exc
-        raise StorageError(f"cannot open database {path}: {reason}") from None
+async def _meta(conn: Conn) -> dict[str, str]:
+    return {str(k): str(v) for k, v in await conn.fetch("SELECT key, value FROM meta")}
 
 
-async def _open(path: Path, zone: tzinfo, now: datetime) -> SqlRepository:
-    await upgrade_file(path, now)
-    engine = make_engine(path)
+def _identity(values: dict[str, str]) -> Identity | None:
     try:
-        await _init_meta(engine, zone)
-        values = await _meta_values(engine)
-        identity = Identity(uuid.UUID(values["user_id"]), uuid.UUID(values["client_id"]))
-        repo = SqlRepository(engine, identity, zone)
-        if values.get("rollup_tz") != zone_name(zone):
-            await rebuild_rollups(repo)
+        return Identity(uuid.UUID(values["user_id"]), uuid.UUID(values["client_id"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def _stored_zone(values: dict[str, str]) -> tzinfo | None:
+    try:
+        return ZoneInfo(values["rollup_tz"])
+    except (KeyError, ValueError, ZoneInfoNotFoundError):
+        return None
+
+
+async def open_repository(
+    path: Path,
+    zone: tzinfo,
+    now: datetime,
+    *,
+    readonly: bool = False,
+    threaded: bool = False,
+    zone_configured: bool = True,
+) -> SqlRepository:
+    """The repository over `path`.
+
+    `readonly`: nothing is created or written here; a missing file reads as empty. Otherwise
+    the file is created or upgraded (after a backup) as needed. `zone` is the zone the stats
+    cache should be filed in: when `zone_configured`, a cache filed in another zone is
+    re-filed; else the zone recorded in the file wins. `threaded` runs SQLite in its own
+    thread (the TUI), else inline (the CLI).
+    """
+    revision = inspect_file(path)
+    if readonly and revision is None:
+        return SqlRepository(NullConn(path), Identity(uuid.uuid4(), uuid.uuid4()), zone)
+    if revision != HEAD:
+        if readonly and not _writable(path):
+            raise StorageError(
+                f"the database {shown(path)} needs a schema upgrade but is read-only"
+            )
+        await upgrade_file(path, now)
+
+    async def writer() -> Conn:
+        return await open_conn(path, writable=True, threaded=threaded)
+
+    conn: Conn = await open_conn(path, writable=not readonly, threaded=threaded)
+    try:
+        values = await _meta(conn)
+        identity = _identity(values)
+        repo = SqlRepository(
+            conn,
+            identity or Identity(uuid.uuid4(), uuid.uuid4()),
+            zone,
+            writer if readonly else None,
+        )
+        if identity is None:
+            if readonly:
+                return repo  # an interrupted creation: nothing of this device's to read
+            values = await _init_meta(repo, zone)
+            repo.identity = _identity(values) or repo.identity
+        await _settle_zone(repo, values, zone, zone_configured)
     except BaseException:
-        await engine.dispose()
+        await conn.close()
         raise
     return repo
 
 
-async def rebuild_rollups(repo: SqlRepository) -> None:
-    """Recount the stats cache from sessions (after a time zone change): one transaction."""
-    totals: dict[tuple[str, str, str], Bucket] = defaultdict(Bucket)
-    async for session in repo.iter_sessions():
-        if session.status in (Status.COMPLETED, Status.ABANDONED, Status.EXPIRED):
-            for dim, key, mode, counts in rollup_entries(session, repo.zone):
-                totals[(dim, key, mode)] += counts
-    user_id = repo.identity.user_id
-    async with repo.engine.connect() as conn:
-        conn = await conn.execution_options(focus_write=True)
-        await conn.begin()
-        await conn.execute(delete(rollups).where(rollups.c.user_id == user_id))
-        rows = [
-            {"user_id": user_id, "dim": d, "key": k, "mode": m}
-            | {
-                "completed": b.completed,
-                "abandoned": b.abandoned,
-                "expired": b.expired,
-                "focused_seconds": b.focused_seconds,
-                "xp": b.xp,
-                "coins": b.coins,
-            }
-            for (d, k, m), b in totals.items()
-        ]
-        for start in range(0, len(rows), 500):
-            await conn.execute(rollups.insert(), rows[start : start + 500])
-        await recount_streak(conn, user_id)
-        await conn.execute(
-            insert(meta)
-            .values(key="rollup_tz", value=zone_name(repo.zone))
-            .on_conflict_do_update(index_elements=["key"], set_={"value": zone_name(repo.zone)})
-        )
-        await conn.commit()
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+async def _init_meta(repo: SqlRepository, zone: tzinfo) -> dict[str, str]:
+    """Give a new database its identity; values another process wrote first are kept."""
+    fresh = {
+        "user_id": str(uuid.uuid4()),
+        "client_id": str(uuid.uuid4()),
+        "rollup_tz": zone_name(zone),
+    }
+    async with repo.transaction() as tx:
+        for key, value in fresh.items():
+            await tx.conn.execute(
+                "INSERT INTO meta (key, value) VALUES (:k, :v) ON CONFLICT (key) DO NOTHING",
+                {"k": key, "v": value},
+            )
+        values = await _meta(tx.conn)
+        await tx.commit()
+    return values
+
+
+async def _settle_zone(
+    repo: SqlRepository, values: dict[str, str], zone: tzinfo, configured: bool
+) -> None:
+    """Decide the zone the cache is filed in, re-filing it (once per change) if needed."""
+    stored = _stored_zone(values)
+    if stored is not None and (not configured or zone_name(stored) == zone_name(zone)):
+        repo.zone = stored
+        return
+    try:
+        await refile(repo, zone)
+    except ReadOnlyError:
+        repo.zone = stored or zone
+
+
+async def refile(repo: SqlRepository, zone: tzinfo) -> None:
+    """File the stats cache in `zone`: one write transaction that re-reads the recorded zone
+    under the write lock, so two processes re-file at most once and never race a completion."""
+    async with repo.transaction() as tx:
+        stored = _stored_zone(await _meta(tx.conn))
+        if stored is None or zone_name(stored) != zone_name(zone):
+            tx.zone = zone
+            await rebuild_rollups(tx)
+            await set_meta(tx.conn, "rollup_tz", zone_name(zone))
+        await tx.commit()
+    repo.zone = zone
+
+
+async def rebuild_cache(repo: SqlRepository) -> None:
+    """Recount the stats cache from sessions in the repository's zone, in one transaction."""
+    async with repo.transaction() as tx:
+        await rebuild_rollups(tx)
+        await tx.commit()

@@ -1,177 +1,230 @@
-"""The Repository on SQLAlchemy async Core; one implementation for SQLite and Postgres."""
+"""The Repository in plain SQL over a small connection protocol (`storage.sqlite.SyncConn`).
+
+The statements are written once, in the SQL that SQLite and Postgres share (`ON CONFLICT`,
+row values, partial-index predicates). They run on the standard `sqlite3` module directly:
+a CLI action is then a handful of C calls and one durable commit, and no ORM or async
+driver has to be imported for it (a `focus pause` bound to a key costs a process start).
+The schema itself is SQLAlchemy metadata (`storage.schema`), migrated with Alembic.
+"""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, timedelta, tzinfo
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
-from sqlalchemy import Select, bindparam, func, select, text, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from app.domain.errors import RefusedError
+from app.domain.errors import ReadOnlyError, RefusedError, StorageError
 from app.domain.models import Bucket, LedgerEntry, Mode, Session, Status
 from app.domain.rewards import day_runs
 from app.domain.rollup import rollup_entries
-from storage.codec import ledger_to_row, session_from_row, session_to_row, to_payload
+from storage.codec import (
+    SESSION_COLUMNS,
+    ledger_to_row,
+    session_from_sqlite,
+    session_to_row,
+    sqlite_instant,
+    sqlite_row,
+    to_payload,
+)
 from storage.repository import Cursor, Identity, RollupRow
-from storage.schema import OPEN, ledger, outbox, rollups, sessions, streak_cache
-
-_BUCKET_COLS = ("completed", "abandoned", "expired", "focused_seconds", "xp", "coins")
 
 
-def _insert(dialect: str, table: Any) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT."""
-    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+class Conn(Protocol):
+    path: Path
+
+    async def fetch(self, sql: str, params: Any = ()) -> list[Any]: ...
+
+    async def execute(self, sql: str, params: Any = ()) -> int: ...
+
+    async def executemany(self, sql: str, rows: Any) -> None: ...
+
+    async def close(self) -> None: ...
 
 
-def _bucket(row: Any) -> Bucket:
-    return Bucket(*(int(getattr(row, c) or 0) for c in _BUCKET_COLS))
+BUCKET_COLS = ("completed", "abandoned", "expired", "focused_seconds", "xp", "coins")
+_COLS = ", ".join(SESSION_COLUMNS)
+# Spelled exactly as the partial index's WHERE, so SQLite uses that index.
+OPEN = "status IN ('active', 'paused')"
 
-
-# Statements are built once and run with parameters: building one per call costs more
-# Python time than SQLite spends executing it.
-_UID: Any = bindparam("uid")
-OPEN_SESSION = select(sessions).where(
-    sessions.c.user_id == _UID,
-    sessions.c.client_id == bindparam("cid"),
-    # Spelled exactly as the partial index's WHERE, so SQLite can use that index (bound
-    # parameters would hide the match and scan the user's whole history).
-    text(OPEN),
+OPEN_SESSION = f"SELECT {_COLS} FROM sessions WHERE user_id = :uid AND client_id = :cid AND {OPEN}"
+GET_SESSION = f"SELECT {_COLS} FROM sessions WHERE user_id = :uid AND id = :sid"
+INSERT_SESSION = (
+    f"INSERT INTO sessions ({_COLS}) VALUES ({', '.join(':' + c for c in SESSION_COLUMNS)})"
 )
-GET_SESSION = select(sessions).where(sessions.c.user_id == _UID, sessions.c.id == bindparam("sid"))
-TOTAL_XP = select(func.coalesce(func.sum(rollups.c.xp), 0)).where(
-    rollups.c.user_id == _UID, rollups.c.dim == "all"
+# SET names every column; the version guard makes a lost update impossible.
+UPDATE_SESSION = (
+    "UPDATE sessions SET "
+    + ", ".join(f"{c} = :{c}" for c in SESSION_COLUMNS if c not in ("id", "user_id"))
+    + " WHERE user_id = :user_id AND id = :id AND version = :w_version"
 )
-REWARDED_FOCUS_DAYS = select(rollups.c.key).where(
-    rollups.c.user_id == _UID,
-    rollups.c.dim == "day",
-    rollups.c.mode == Mode.FOCUS.value,
-    rollups.c.xp > 0,  # a rewarded focus session (a minute or more) keeps a streak
+_LEDGER_COLS = ("id", "user_id", "idempotency_key", "session_id", "xp", "coins", "reason")
+ADD_LEDGER = (
+    f"INSERT INTO ledger ({', '.join(_LEDGER_COLS)}, created_at) "
+    f"VALUES ({', '.join(':' + c for c in _LEDGER_COLS)}, :created_at) "
+    "ON CONFLICT (user_id, idempotency_key) DO NOTHING"
 )
-DAY_XP = select(rollups.c.xp).where(
-    rollups.c.user_id == _UID,
-    rollups.c.dim == "day",
-    rollups.c.mode == Mode.FOCUS.value,
-    rollups.c.key == bindparam("day"),
+ADD_ROLLUP = (
+    f"INSERT INTO rollups (user_id, dim, mode, key, {', '.join(BUCKET_COLS)}) "
+    f"VALUES (:user_id, :dim, :mode, :key, {', '.join(':' + c for c in BUCKET_COLS)}) "
+    "ON CONFLICT (user_id, dim, mode, key) DO UPDATE SET "
+    + ", ".join(f"{c} = rollups.{c} + excluded.{c}" for c in BUCKET_COLS)
 )
-STREAK = select(streak_cache.c.longest, streak_cache.c.last_day, streak_cache.c.last_run).where(
-    streak_cache.c.user_id == _UID
+TOTAL_XP = "SELECT coalesce(sum(xp), 0) FROM rollups WHERE user_id = :uid AND dim = 'all'"
+# A rewarded focus session (a minute or more) keeps a streak.
+REWARDED_FOCUS_DAYS = (
+    "SELECT key FROM rollups WHERE user_id = :uid AND dim = 'day' AND mode = 'focus' AND xp > 0"
+)
+DAY_XP = (
+    "SELECT xp FROM rollups WHERE user_id = :uid AND dim = 'day' AND mode = 'focus' AND key = :day"
+)
+STREAK = "SELECT longest, last_day, last_run FROM streak_cache WHERE user_id = :uid"
+STORE_RUNS = (
+    "INSERT INTO streak_cache (user_id, longest, last_day, last_run) "
+    "VALUES (:uid, :longest, :last_day, :last_run) ON CONFLICT (user_id) DO UPDATE SET "
+    "longest = excluded.longest, last_day = excluded.last_day, last_run = excluded.last_run"
+)
+ADD_OUTBOX = (
+    "INSERT INTO outbox (user_id, client_id, entity, entity_id, version, payload, created_at) "
+    "VALUES (:user_id, :client_id, :entity, :entity_id, :version, :payload, :created_at)"
+)
+_ROLLUP_SELECT = f"SELECT dim, key, mode, {', '.join(BUCKET_COLS)} FROM rollups"
+TOP = (
+    "SELECT key, "
+    + ", ".join(f"sum({c})" for c in BUCKET_COLS)
+    + " FROM rollups WHERE user_id = :uid AND dim = :dim GROUP BY key "
+    "ORDER BY sum(focused_seconds) DESC, sum(completed + abandoned) DESC, key LIMIT :n"
+)
+SET_META = (
+    "INSERT INTO meta (key, value) VALUES (:key, :value) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 )
 
 
-def _runs(row: Any) -> tuple[int, date | None, int]:
-    if row is None or row.last_day is None:
+def _bucket(values: Sequence[Any]) -> Bucket:
+    return Bucket(*(int(v or 0) for v in values))
+
+
+def _runs(rows: list[Any]) -> tuple[int, date | None, int]:
+    if not rows or rows[0][1] is None:
         return 0, None, 0
-    return int(row.longest), date.fromisoformat(row.last_day), int(row.last_run)
+    longest, last_day, last_run = rows[0]
+    try:
+        return int(longest), date.fromisoformat(last_day), int(last_run)
+    except (TypeError, ValueError):
+        return 0, None, 0
 
 
-async def store_runs(
-    conn: AsyncConnection, user_id: uuid.UUID, runs: tuple[int, date | None, int]
-) -> None:
-    longest, last_day, last_run = runs
-    values = {
-        "longest": longest,
-        "last_day": last_day.isoformat() if last_day else None,
-        "last_run": last_run,
-    }
-    stmt = _insert(conn.dialect.name, streak_cache).values(user_id=user_id, **values)
-    await conn.execute(stmt.on_conflict_do_update(index_elements=["user_id"], set_=values))
+class Skipped:
+    """Rows a read could not decode: counted and named, never fatal."""
 
+    def __init__(self) -> None:
+        self.ids: list[str] = []
 
-async def recount_streak(conn: AsyncConnection, user_id: uuid.UUID) -> tuple[int, date | None, int]:
-    """Rebuild the streak cache from the day rollups (after an out-of-order day or a rebuild)."""
-    keys = (await conn.execute(REWARDED_FOCUS_DAYS, {"uid": user_id})).scalars().all()
-    runs = day_runs(date.fromisoformat(k) for k in keys)
-    await store_runs(conn, user_id, runs)
-    return runs
-
-
-# SET gets every column named in the parameters; the guard makes a lost update impossible.
-UPDATE_SESSION = sessions.update().where(
-    sessions.c.user_id == bindparam("w_user_id"),
-    sessions.c.id == bindparam("w_id"),
-    sessions.c.version == bindparam("w_version"),
-)
-_DIALECT_STATEMENTS: dict[str, tuple[Any, Any]] = {}
-
-
-def _dialect_statements(dialect: str) -> tuple[Any, Any]:
-    """(ledger insert-if-new, rollup add-to) for this dialect, built once."""
-    if dialect not in _DIALECT_STATEMENTS:
-        add_ledger = _insert(dialect, ledger).on_conflict_do_nothing(
-            index_elements=["user_id", "idempotency_key"]
-        )
-        roll = _insert(dialect, rollups)
-        add_rollup = roll.on_conflict_do_update(
-            index_elements=["user_id", "dim", "mode", "key"],
-            set_={c: getattr(rollups.c, c) + getattr(roll.excluded, c) for c in _BUCKET_COLS},
-        )
-        _DIALECT_STATEMENTS[dialect] = (add_ledger, add_rollup)
-    return _DIALECT_STATEMENTS[dialect]
+    def decode(self, rows: list[Any]) -> list[Session]:
+        out = []
+        for row in rows:
+            try:
+                out.append(session_from_sqlite(row))
+            except (ValueError, TypeError):
+                self.ids.append(str(row[0]))
+        return out
 
 
 class _Reads:
-    """Parameters shared by a write transaction and the repository's read connections."""
+    """Reads shared by a write transaction and the repository."""
 
+    conn: Conn
     identity: Identity
+    skipped: Skipped
 
     @property
     def _me(self) -> dict[str, Any]:
-        return {"uid": self.identity.user_id, "cid": self.identity.client_id}
+        return {"uid": self.identity.user_id.hex, "cid": self.identity.client_id.hex}
 
-
-class SqlTransaction(_Reads):
-    def __init__(self, conn: AsyncConnection, identity: Identity, zone: tzinfo) -> None:
-        self.conn = conn
-        self.identity = identity
-        self.zone = zone
-        self.committed = False
-        self._outbox: list[dict[str, Any]] = []
-        self._streak: tuple[int, date | None, int] | None = None
-        self._add_ledger, self._add_rollup = _dialect_statements(conn.dialect.name)
-
-    async def _one(self, query: Any, params: dict[str, Any]) -> Session | None:
-        row = (await self.conn.execute(query, params)).mappings().first()
-        return session_from_row(dict(row)) if row else None
+    async def _one(self, sql: str, params: dict[str, Any]) -> Session | None:
+        found = self.skipped.decode(await self.conn.fetch(sql, params))
+        return found[0] if found else None
 
     async def open_session(self) -> Session | None:
         return await self._one(OPEN_SESSION, self._me)
 
     async def get_session(self, session_id: uuid.UUID) -> Session | None:
-        return await self._one(GET_SESSION, self._me | {"sid": session_id})
+        return await self._one(GET_SESSION, self._me | {"sid": session_id.hex})
+
+    async def total_xp(self) -> int:
+        return int((await self.conn.fetch(TOTAL_XP, self._me))[0][0])
+
+    async def _streak_runs(self) -> tuple[int, date | None, int]:
+        return _runs(await self.conn.fetch(STREAK, self._me))
+
+
+async def store_runs(conn: Conn, user_id: uuid.UUID, runs: tuple[int, date | None, int]) -> None:
+    longest, last_day, last_run = runs
+    await conn.execute(
+        STORE_RUNS,
+        {
+            "uid": user_id.hex,
+            "longest": longest,
+            "last_day": last_day.isoformat() if last_day else None,
+            "last_run": last_run,
+        },
+    )
+
+
+async def recount_streak(conn: Conn, user_id: uuid.UUID) -> tuple[int, date | None, int]:
+    """Rebuild the streak cache from the day rollups (after an out-of-order day or a rebuild)."""
+    keys = await conn.fetch(REWARDED_FOCUS_DAYS, {"uid": user_id.hex})
+    runs = day_runs(date.fromisoformat(k[0]) for k in keys)
+    await store_runs(conn, user_id, runs)
+    return runs
+
+
+class SqlTransaction(_Reads):
+    """One write transaction (`BEGIN IMMEDIATE` on SQLite): its writes, the outbox rows of
+    every change and the caches derived from it, committed together or not at all."""
+
+    def __init__(self, conn: Conn, identity: Identity, zone: tzinfo, skipped: Skipped) -> None:
+        self.conn = conn
+        self.identity = identity
+        self.zone = zone
+        self.skipped = skipped
+        self.committed = False
+        self._outbox: list[dict[str, Any]] = []
+        self._streak: tuple[int, date | None, int] | None = None
 
     def _outbox_row(self, entity: str, entity_id: uuid.UUID, version: int, row: Any) -> Any:
         return {
-            "user_id": self.identity.user_id,
-            "client_id": self.identity.client_id,
+            "user_id": self.identity.user_id.hex,
+            "client_id": self.identity.client_id.hex,
             "entity": entity,
-            "entity_id": entity_id,
+            "entity_id": entity_id.hex,
             "version": version,
             "payload": to_payload(row),
-            "created_at": row.get("updated_at") or row["created_at"],
+            "created_at": sqlite_instant(row.get("updated_at") or row["created_at"]),
         }
 
     async def insert_session(self, session: Session) -> None:
         row = session_to_row(session)
         try:
-            await self.conn.execute(sessions.insert(), row)
-        except IntegrityError as exc:
-            raise RefusedError("a session is already open on this device") from exc
+            await self.conn.execute(INSERT_SESSION, sqlite_row(row))
+        except sqlite3.IntegrityError as exc:
+            if "sessions.user_id, sessions.client_id" in str(exc):  # the open-session index
+                raise RefusedError("a session is already open on this device") from None
+            raise StorageError(f"cannot store the session: {exc}") from None
         self._outbox.append(self._outbox_row("session", session.id, session.version, row))
 
     async def update_session(self, before: Session, after: Session) -> None:
         if after.version <= before.version:
             raise ValueError("a change must raise the version")
         row = session_to_row(after)
-        params = {k: v for k, v in row.items() if k not in ("id", "user_id")}
-        params |= {"w_user_id": self.identity.user_id, "w_id": after.id}
-        result = await self.conn.execute(UPDATE_SESSION, params | {"w_version": before.version})
-        if result.rowcount != 1:
+        params = sqlite_row(row) | {"w_version": before.version}
+        if await self.conn.execute(UPDATE_SESSION, params) != 1:
             raise RefusedError("the session was changed elsewhere; try again")
         self._outbox.append(self._outbox_row("session", after.id, after.version, row))
         if before.status.is_open and after.status.is_terminal:
@@ -179,24 +232,26 @@ class SqlTransaction(_Reads):
 
     async def _add_rollups(self, session: Session) -> None:
         entries = rollup_entries(session, self.zone)
+        if not entries:
+            return
+        uid = session.user_id.hex
         values = [
-            {"user_id": session.user_id, "dim": d, "key": k, "mode": m}
-            | {c: getattr(b, c) for c in _BUCKET_COLS}
+            {"user_id": uid, "dim": d, "key": k, "mode": m}
+            | {c: getattr(b, c) for c in BUCKET_COLS}
             for d, k, m, b in entries
         ]
         new_day = None
         if session.mode is Mode.FOCUS and session.xp_awarded > 0:
             day = next(k for d, k, _, _ in entries if d == "day")
-            before = (await self.conn.execute(DAY_XP, self._me | {"day": day})).scalar()
-            new_day = None if before else date.fromisoformat(day)
-        if values:
-            await self.conn.execute(self._add_rollup, values)
+            before = await self.conn.fetch(DAY_XP, self._me | {"day": day})
+            new_day = None if before and before[0][0] else date.fromisoformat(day)
+        await self.conn.executemany(ADD_ROLLUP, values)
         if new_day is not None:
             await self._add_streak_day(new_day)
 
     async def _add_streak_day(self, day: date) -> None:
         """A day just got its first rewarded focus session: extend the runs in O(1)."""
-        longest, last_day, last_run = _runs((await self.conn.execute(STREAK, self._me)).first())
+        longest, last_day, last_run = await self._streak_runs()
         if last_day is None or day <= last_day:
             # The first day ever, or a day from the past (synced, or a late completion): recount.
             self._streak = await recount_streak(self.conn, self.identity.user_id)
@@ -207,86 +262,93 @@ class SqlTransaction(_Reads):
 
     async def add_ledger(self, entry: LedgerEntry) -> bool:
         row = ledger_to_row(entry)
-        result = await self.conn.execute(self._add_ledger, row)
-        if result.rowcount != 1:
+        if await self.conn.execute(ADD_LEDGER, sqlite_row(row)) != 1:
             return False
         self._outbox.append(self._outbox_row("ledger", entry.id, 1, row))
         return True
 
-    async def total_xp(self) -> int:
-        return int((await self.conn.execute(TOTAL_XP, self._me)).scalar_one())
-
     async def focus_day_runs(self) -> tuple[int, date | None, int]:
         if self._streak is None:
-            self._streak = _runs((await self.conn.execute(STREAK, self._me)).first())
+            self._streak = await self._streak_runs()
         return self._streak
 
     async def commit(self) -> None:
         # The outbox rows of this action go in one statement, in the order they happened.
         if self._outbox:
-            await self.conn.execute(outbox.insert(), self._outbox)
+            await self.conn.executemany(
+                ADD_OUTBOX, [r | {"payload": json.dumps(r["payload"])} for r in self._outbox]
+            )
             self._outbox.clear()
-        await self.conn.commit()
+        await self.conn.execute("COMMIT")
         self.committed = True
 
 
 class SqlRepository(_Reads):
-    """Writes run in `BEGIN IMMEDIATE` on SQLite (see `storage.sqlite`), reads in plain ones."""
+    """The store over one database file: reads on `conn`, writes on a second, writable
+    connection that a read-only open makes only when something must be written."""
 
-    def __init__(self, engine: AsyncEngine, identity: Identity, zone: tzinfo) -> None:
-        self.engine = engine
+    def __init__(
+        self,
+        conn: Conn,
+        identity: Identity,
+        zone: tzinfo,
+        writer: Callable[[], Any] | None = None,
+    ) -> None:
+        self.conn = conn
         self.identity = identity
         self.zone = zone
+        self.skipped = Skipped()
+        self._make_writer = writer
+        self._writer: Conn | None = None if writer else conn
+
+    @property
+    def path(self) -> Path:
+        return self.conn.path
+
+    async def _write_conn(self) -> Conn:
+        if self._writer is None:
+            if self._make_writer is None:
+                raise ReadOnlyError(f"the database {self.path} is opened read-only")
+            self._writer = await self._make_writer()
+        return self._writer
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlTransaction]:
-        async with self.engine.connect() as conn:
-            conn = await conn.execution_options(focus_write=True)
-            await conn.begin()
-            tx = SqlTransaction(conn, self.identity, self.zone)
-            try:
-                yield tx
-            finally:
-                if not tx.committed:
-                    await conn.rollback()
+        conn = await self._write_conn()
+        # Writers take the write lock up front, so two writers never deadlock mid-transaction.
+        await conn.execute("BEGIN IMMEDIATE")
+        tx = SqlTransaction(conn, self.identity, self.zone, self.skipped)
+        try:
+            yield tx
+        finally:
+            if not tx.committed:
+                await conn.execute("ROLLBACK")
 
-    async def _fetch_sessions(
-        self, query: Any, params: dict[str, Any] | None = None
-    ) -> list[Session]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query, params)).mappings().all()
-        return [session_from_row(dict(r)) for r in rows]
-
-    async def _scalar(self, query: Any, params: dict[str, Any] | None = None) -> Any:
-        async with self.engine.connect() as conn:
-            return (await conn.execute(query, params)).scalar_one()
-
-    async def open_session(self) -> Session | None:
-        found = await self._fetch_sessions(OPEN_SESSION, self._me)
-        return found[0] if found else None
-
-    async def get_session(self, session_id: uuid.UUID) -> Session | None:
-        found = await self._fetch_sessions(GET_SESSION, self._me | {"sid": session_id})
-        return found[0] if found else None
-
-    def _history_query(
+    def _history_sql(
         self,
-        limit: int,
-        before: Cursor | None,
-        statuses: Sequence[Status] = (),
-        modes: Sequence[Mode] = (),
-    ) -> Select[Any]:
-        query = select(sessions).where(sessions.c.user_id == self.identity.user_id)
+        before: Cursor | _RawPosition | None,
+        statuses: Sequence[Status],
+        modes: Sequence[Mode],
+    ) -> tuple[str, dict[str, Any]]:
+        where = ["user_id = :uid"]
+        params: dict[str, Any] = {"uid": self.identity.user_id.hex}
         if before is not None:
             # A row-value comparison: both SQLite and Postgres seek the history index with it.
-            query = query.where(
-                tuple_(sessions.c.started_at, sessions.c.id) < tuple_(before.started_at, before.id)
-            )
-        if statuses:
-            query = query.where(sessions.c.status.in_([s.value for s in statuses]))
-        if modes:
-            query = query.where(sessions.c.mode.in_([m.value for m in modes]))
-        return query.order_by(sessions.c.started_at.desc(), sessions.c.id.desc()).limit(limit)
+            where.append("(started_at, id) < (:b_started, :b_id)")
+            if isinstance(before, _RawPosition):
+                params |= {"b_started": before.started_text, "b_id": before.id_hex}
+            else:
+                params |= {"b_started": sqlite_instant(before.started_at), "b_id": before.id.hex}
+        for name, values in (("status", statuses), ("mode", modes)):
+            if values:
+                keys = [f"{name}{i}" for i in range(len(values))]
+                where.append(f"{name} IN ({', '.join(':' + k for k in keys)})")
+                params |= {k: v.value for k, v in zip(keys, values, strict=True)}
+        sql = (
+            f"SELECT {_COLS} FROM sessions WHERE {' AND '.join(where)} "
+            "ORDER BY started_at DESC, id DESC LIMIT :limit"
+        )
+        return sql, params
 
     async def history(
         self,
@@ -295,58 +357,90 @@ class SqlRepository(_Reads):
         statuses: tuple[Status, ...] = (),
         modes: tuple[Mode, ...] = (),
     ) -> list[Session]:
-        return await self._fetch_sessions(self._history_query(limit, before, statuses, modes))
+        sql, params = self._history_sql(before, statuses, modes)
+        return self.skipped.decode(await self.conn.fetch(sql, params | {"limit": limit}))
 
     async def iter_sessions(self, page_size: int = 1000) -> AsyncIterator[Session]:
-        cursor: Cursor | None = None
+        cursor: _RawPosition | None = None
         while True:
-            page = await self.history(page_size, cursor)
-            for session in page:
+            sql, params = self._history_sql(cursor, (), ())
+            rows = await self.conn.fetch(sql, params | {"limit": page_size})
+            for session in self.skipped.decode(rows):
                 yield session
-            if len(page) < page_size:
+            if len(rows) < page_size:
                 return
-            cursor = Cursor(page[-1].started_at, page[-1].id)
+            cursor = _cursor_of(rows[-1])
 
     async def rollups(self, dim: str, since_key: str | None = None) -> list[RollupRow]:
-        query = select(rollups).where(
-            rollups.c.user_id == self.identity.user_id, rollups.c.dim == dim
-        )
+        sql = f"{_ROLLUP_SELECT} WHERE user_id = :uid AND dim = :dim"
+        params: dict[str, Any] = {"uid": self.identity.user_id.hex, "dim": dim}
         if since_key is not None:
-            query = query.where(rollups.c.key >= since_key)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [RollupRow(r.dim, r.key, Mode(r.mode), _bucket(r)) for r in rows]
+            sql += " AND key >= :since"
+            params["since"] = since_key
+        rows = await self.conn.fetch(sql, params)
+        return [RollupRow(r[0], r[1], Mode(r[2]), _bucket(r[3:])) for r in rows]
 
     async def top(self, dim: str, limit: int) -> list[tuple[str, Bucket]]:
-        sums = [func.sum(getattr(rollups.c, c)).label(c) for c in _BUCKET_COLS]
-        query = (
-            select(rollups.c.key, *sums)
-            .where(rollups.c.user_id == self.identity.user_id, rollups.c.dim == dim)
-            .group_by(rollups.c.key)
-            .order_by(
-                func.sum(rollups.c.focused_seconds).desc(),
-                func.sum(rollups.c.completed + rollups.c.abandoned).desc(),
-                rollups.c.key,
-            )
-            .limit(limit)
+        rows = await self.conn.fetch(
+            TOP, {"uid": self.identity.user_id.hex, "dim": dim, "n": limit}
         )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [(r.key, _bucket(r)) for r in rows]
+        return [(r[0], _bucket(r[1:])) for r in rows]
 
     async def totals_by_mode(self) -> dict[Mode, Bucket]:
         return {r.mode: r.counts for r in await self.rollups("all")}
 
     async def focus_day_runs(self) -> tuple[int, date | None, int]:
-        async with self.engine.connect() as conn:
-            return _runs((await conn.execute(STREAK, self._me)).first())
-
-    async def total_xp(self) -> int:
-        return int(await self._scalar(TOTAL_XP, self._me))
+        return await self._streak_runs()
 
     async def pending_changes(self) -> int:
-        query = select(func.count()).select_from(outbox)
-        return int(await self._scalar(query.where(outbox.c.user_id == self.identity.user_id)))
+        rows = await self.conn.fetch(
+            "SELECT count(*) FROM outbox WHERE user_id = :uid", {"uid": self.identity.user_id.hex}
+        )
+        return int(rows[0][0])
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        if self._writer is not None and self._writer is not self.conn:
+            await self._writer.close()
+        await self.conn.close()
+
+
+def _cursor_of(row: Sequence[Any]) -> Any:
+    return _RawPosition(row[_STARTED], row[0])
+
+
+_STARTED = SESSION_COLUMNS.index("started_at")
+
+
+class _RawPosition:
+    __slots__ = ("id_hex", "started_text")
+
+    def __init__(self, started_text: str, id_hex: str) -> None:
+        self.started_text = started_text
+        self.id_hex = id_hex
+
+
+async def rebuild_rollups(tx: SqlTransaction) -> None:
+    """Recount the stats cache from sessions, inside the caller's write transaction (so no
+    completion can slip between the read and the rewrite), in `tx.zone`."""
+    user = tx.identity.user_id
+    totals: dict[tuple[str, str, str], Bucket] = defaultdict(Bucket)
+    rows = await tx.conn.fetch(
+        f"SELECT {_COLS} FROM sessions WHERE user_id = :uid AND NOT {OPEN}", {"uid": user.hex}
+    )
+    for session in tx.skipped.decode(rows):
+        for dim, key, mode, counts in rollup_entries(session, tx.zone):
+            totals[(dim, key, mode)] += counts
+    await tx.conn.execute("DELETE FROM rollups WHERE user_id = :uid", {"uid": user.hex})
+    await tx.conn.executemany(
+        ADD_ROLLUP,
+        [
+            {"user_id": user.hex, "dim": d, "key": k, "mode": m}
+            | {c: getattr(b, c) for c in BUCKET_COLS}
+            for (d, k, m), b in totals.items()
+        ],
+    )
+    tx._streak = await recount_streak(tx.conn, user)
+
+
+async def set_meta(conn: Conn, key: str, value: str) -> None:
+    await conn.execute(SET_META, {"key": key, "value": value})

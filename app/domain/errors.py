@@ -69,3 +69,9 @@ class MissingDatabaseError(StorageError):
     """A read-only command was pointed at a database that does not exist."""
 
     title = "No database"
+
+
+class ReadOnlyError(StorageError):
+    """The database can be read but not written (a read-only file or mount)."""
+
+    title = "Read-only database"

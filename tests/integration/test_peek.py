@@ -6,31 +6,30 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from sqlalchemy import DateTime, Uuid
+from sqlalchemy import JSON, DateTime, Uuid
 
 from app.clock import FakeClock
 from app.services import FocusService
-from storage.peek import (
-    DATETIME_COLUMNS,
-    JSON_COLUMNS,
-    UUID_COLUMNS,
-    PeekUnavailable,
-    peek_open_session,
-)
-from storage.schema import sessions
+from storage.codec import DATETIME_COLUMNS, JSON_COLUMNS, SESSION_COLUMNS, UUID_COLUMNS
+from storage.peek import PeekUnavailable, peek_open_session
+from storage.schema import metadata, sessions
 from storage.sql import SqlRepository
 
 
 def test_column_lists_match_the_schema() -> None:
-    uuids = {c.name for c in sessions.columns if isinstance(c.type, Uuid)}
+    """The codec's SQLite conversions name exactly the schema's UUID, instant and JSON
+    columns, and the session column list is the table's, in order."""
+    columns = [c for t in metadata.sorted_tables for c in t.columns]
+    uuids = {c.name for c in columns if isinstance(c.type, Uuid)}
     instants = {
         c.name
-        for c in sessions.columns
+        for c in columns
         if isinstance(c.type.impl if hasattr(c.type, "impl") else c.type, DateTime)
     }
     assert uuids == UUID_COLUMNS
     assert instants == DATETIME_COLUMNS
-    assert {"tags"} == JSON_COLUMNS
+    assert {c.name for c in columns if isinstance(c.type, JSON)} == JSON_COLUMNS
+    assert tuple(c.name for c in sessions.columns) == SESSION_COLUMNS
 
 
 async def test_peek_matches_the_repository_and_leaves_the_file_alone(

@@ -14,18 +14,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event, select, text
 
 from app.clock import FakeClock
 from app.domain.errors import RefusedError, StorageError
 from app.domain.models import LedgerEntry, Mode, Session, Status
 from app.services import FocusService, encode_cursor
-from storage.codec import session_to_row, to_payload
+from storage.codec import session_to_row, sqlite_instant, sqlite_row, to_payload
 from storage.local import open_repository
 from storage.migrations import HEAD
 from storage.repository import Cursor, Identity
 from storage.schema import sessions
-from storage.sql import SqlRepository, SqlTransaction
+from storage.sql import ADD_OUTBOX, SqlRepository, SqlTransaction
 
 # -- helpers ---------------------------------------------------------------------------
 
@@ -50,15 +49,13 @@ def fingerprint(path: Path) -> tuple[bytes, int, int]:
 
 
 class Statements:
-    """Every SQL statement, BEGIN, COMMIT and ROLLBACK an engine sends, in order."""
+    """Every SQL statement the store sends SQLite (BEGIN, COMMIT, ROLLBACK too), in order."""
 
     def __init__(self) -> None:
         self.log: list[str] = []
-        self.params: list[Any] = []
 
     def clear(self) -> None:
         self.log.clear()
-        self.params.clear()
 
     def count(self, prefix: str) -> int:
         return sum(1 for s in self.log if s.upper().startswith(prefix))
@@ -67,27 +64,10 @@ class Statements:
 @pytest.fixture
 def statements(repo: SqlRepository) -> Iterator[Statements]:
     seen = Statements()
-    engine = repo.engine.sync_engine
-
-    def on_execute(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
-        seen.log.append(" ".join(statement.split()))
-        seen.params.append(rest[0] if rest else None)
-
-    def on_commit(conn: Any) -> None:
-        seen.log.append("COMMIT")
-        seen.params.append(None)
-
-    def on_rollback(conn: Any) -> None:
-        seen.log.append("ROLLBACK")
-        seen.params.append(None)
-
-    event.listen(engine, "before_cursor_execute", on_execute)
-    event.listen(engine, "commit", on_commit)
-    event.listen(engine, "rollback", on_rollback)
+    raw = repo.conn.raw  # type: ignore[attr-defined]
+    raw.set_trace_callback(lambda sql: seen.log.append(" ".join(sql.split())))
     yield seen
-    event.remove(engine, "before_cursor_execute", on_execute)
-    event.remove(engine, "commit", on_commit)
-    event.remove(engine, "rollback", on_rollback)
+    raw.set_trace_callback(None)
 
 
 def _session_payloads(path: Path, session_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -216,10 +196,9 @@ async def test_a_failure_before_commit_leaves_session_ledger_and_outbox_untouche
     original = SqlTransaction.commit
 
     async def crash_before_commit(self: SqlTransaction) -> None:
-        from storage.schema import outbox
-
         if self._outbox:
-            await self.conn.execute(outbox.insert(), self._outbox)
+            rows = [r | {"payload": json.dumps(r["payload"])} for r in self._outbox]
+            await self.conn.executemany(ADD_OUTBOX, rows)
         raise RuntimeError("power cut")
 
     monkeypatch.setattr(SqlTransaction, "commit", crash_before_commit)
@@ -410,13 +389,9 @@ async def test_keyset_pages_with_tied_start_times_return_every_session_once(
         cursor = page.next_cursor
     assert seen == [s.id for s in expected]  # newest first, ties by id, each exactly once
     assert pages == 4
-    history_sql = [s for s in statements.log if s.startswith("SELECT") and "FROM sessions" in s]
-    assert history_sql
-    # SQLAlchemy's SQLite dialect always spells `LIMIT ? OFFSET ?`; the offset is never
-    # used to page: it is bound to 0 on every statement.
-    for sql, params in zip(statements.log, statements.params, strict=True):
-        if "OFFSET" in sql.upper():
-            assert sql.rstrip().endswith("OFFSET ?") and params[-1] == 0, (sql, params)
+    history_sql = [s for s in statements.log if "FROM sessions" in s and "ORDER BY" in s]
+    assert len(history_sql) == pages
+    assert not any("OFFSET" in sql.upper() for sql in history_sql)  # keyset, never OFFSET
 
     # The repository page straight from a cursor in the middle of a tie.
     tie = expected[5]  # one of the five sessions started at 09:00
@@ -459,7 +434,7 @@ async def test_history_filters_by_status_and_mode(service: FocusService, clock: 
 async def test_counts_and_history_are_exact_per_user(
     service: FocusService, repo: SqlRepository, clock: FakeClock, zone: ZoneInfo
 ) -> None:
-    other_repo = SqlRepository(repo.engine, Identity(uuid.uuid4(), uuid.uuid4()), zone)
+    other_repo = SqlRepository(repo.conn, Identity(uuid.uuid4(), uuid.uuid4()), zone)
     other = FocusService(other_repo, clock, zone)
     for svc, completed, abandoned in ((service, 3, 1), (other, 2, 4)):
         for _ in range(completed):
@@ -641,11 +616,10 @@ async def test_a_new_database_gets_a_new_client_id(
 async def test_connections_use_wal_full_sync_foreign_keys_and_a_busy_timeout(
     repo: SqlRepository, db_path: Path
 ) -> None:
-    async with repo.engine.connect() as conn:
-        values = {
-            name: (await conn.execute(text(f"PRAGMA {name}"))).scalar_one()
-            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
-        }
+    values = {
+        name: (await repo.conn.fetch(f"PRAGMA {name}"))[0][0]
+        for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+    }
     assert values["journal_mode"] == "wal"
     assert values["synchronous"] == 2  # FULL
     assert values["foreign_keys"] == 1
@@ -655,31 +629,25 @@ async def test_connections_use_wal_full_sync_foreign_keys_and_a_busy_timeout(
 
 
 async def test_foreign_keys_are_enforced(repo: SqlRepository) -> None:
-    from sqlalchemy.exc import IntegrityError
-
-    from storage.schema import tracks
-
     async with repo.transaction() as tx:
-        with pytest.raises(IntegrityError):
+        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
             await tx.conn.execute(
-                tracks.insert().values(
-                    id=uuid.uuid4(),
-                    user_id=repo.identity.user_id,
-                    library_id=uuid.uuid4(),
-                    title="orphan",
-                    added_at=datetime(2026, 3, 2, tzinfo=UTC),
-                )
+                "INSERT INTO tracks (id, user_id, library_id, title, added_at) "
+                "VALUES (:id, :uid, :lib, 'orphan', :at)",
+                {
+                    "id": uuid.uuid4().hex,
+                    "uid": repo.identity.user_id.hex,
+                    "lib": uuid.uuid4().hex,
+                    "at": sqlite_instant(datetime(2026, 3, 2, tzinfo=UTC)),
+                },
             )
 
 
-async def test_naive_datetimes_are_refused_by_the_column_type(repo: SqlRepository) -> None:
-    from sqlalchemy.exc import StatementError
-
-    async with repo.engine.connect() as conn:
-        with pytest.raises(StatementError, match="naive"):
-            await conn.execute(
-                select(sessions.c.id).where(sessions.c.started_at < datetime(2026, 1, 1))
-            )
+def test_naive_datetimes_are_refused_by_the_codec() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        sqlite_instant(datetime(2026, 1, 1))
+    with pytest.raises(ValueError, match="naive"):
+        sqlite_row({"started_at": datetime(2026, 1, 1)})
 
 
 async def test_two_opens_of_a_new_file_at_once_in_one_process_agree(

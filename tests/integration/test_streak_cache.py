@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from app.clock import FakeClock
 from app.domain.rewards import day_runs, streak_for
 from app.services import FocusService
-from storage.local import rebuild_rollups
+from storage.local import rebuild_cache
 from storage.sql import SqlRepository
 
 
@@ -62,7 +62,7 @@ async def test_random_days_match_the_rule_and_survive_a_rebuild(
     for day in shuffled:
         await _focus_on(service, clock, day)
     assert await repo.focus_day_runs() == day_runs(days)
-    await rebuild_rollups(repo)
+    await rebuild_cache(repo)
     assert await repo.focus_day_runs() == day_runs(days)
     today = max(days) + timedelta(days=1)
     assert streak_for(days, today).current == day_runs(days)[2]
