@@ -62,7 +62,9 @@ def translate(exc: sqlite3.Error, path: Path | str) -> FocusError:
     where = shown(path)
     code = error_code(exc)
     if code in (_BUSY, _LOCKED):
-        return BusyError(f"the database {where} is busy (another focus is writing); try again")
+        return BusyError(
+            f"the database {where} is locked by another process; nothing was changed, try again"
+        )
     if code in (_CORRUPT, _NOTADB):
         return DamagedError(
             f"the database {where} is damaged ({exc}); it was not changed: restore a backup "
@@ -150,8 +152,9 @@ async def check_health(conn: SyncConn) -> None:
     if size <= QUICK_CHECK_MAX_BYTES:
         problems = [r[0] for r in await conn.fetch("PRAGMA quick_check(5)") if r[0] != "ok"]
         if problems:
+            first = " ".join(problems[0].replace("*** in database main ***", "").split())
             raise DamagedError(
-                f"the database {shown(conn.path)} is damaged ({problems[0]}); it was not "
+                f"the database {shown(conn.path)} is damaged ({first}); it was not "
                 "changed: restore a backup (focus.db.bak-*) or recover it with "
                 "`sqlite3 .recover`"
             )

@@ -16,14 +16,6 @@ def describe(exc: BaseException) -> tuple[str, str]:
     """(title, message) for a failure, in the words the CLI uses for the same failure."""
     if isinstance(exc, FocusError):
         return exc.title, exc.message
-    if type(exc).__module__.startswith("sqlalchemy"):
-        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        if "locked" in detail or "busy" in detail:
-            return (
-                "Database busy",
-                "The database is locked by another process; nothing was changed. Try again.",
-            )
-        return "Database", f"database error: {detail}"
     if isinstance(exc, OSError):
         return "File", f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
     return "Unexpected error", f"{type(exc).__name__}: {exc}"
