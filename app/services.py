@@ -17,7 +17,7 @@ from typing import Any
 
 from app.clock import Clock
 from app.domain import timer
-from app.domain.errors import RefusedError, UsageError
+from app.domain.errors import ReadOnlyError, RefusedError, UsageError
 from app.domain.models import (
     Bucket,
     Completion,
@@ -72,6 +72,24 @@ def decode_cursor(text: str) -> Cursor:
         ) from None
 
 
+class _Flow:
+    """One flow's transaction and the events it produced, fired only once it commits."""
+
+    __slots__ = ("committed", "events", "tx")
+
+    def __init__(self, tx: Transaction) -> None:
+        self.tx = tx
+        self.events: list[tuple[str, Session]] = []
+        self.committed = False
+
+    def emit(self, event: str, session: Session) -> None:
+        self.events.append((event, session))
+
+    async def commit(self) -> None:
+        await self.tx.commit()
+        self.committed = True
+
+
 class FocusService:
     def __init__(
         self,
@@ -86,39 +104,37 @@ class FocusService:
         self.zone = zone
         self.rules = rules or TimerRules()
         self.events = events
-        self._pending: list[tuple[str, Session]] = []
 
     # -- helpers -----------------------------------------------------------------------
 
-    def _emit(self, event: str, session: Session) -> None:
-        self._pending.append((event, session))
-
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Transaction]:
-        """The repository's transaction; events queued in it are dropped if it fails, so a
-        change that never committed is never reported (now or with the next action)."""
+    async def _transaction(self) -> AsyncIterator[_Flow]:
+        """One flow: the repository's transaction and the events it produced. The events are
+        fired once it has committed, and dropped if it never does, so concurrent flows (the
+        app's workers) never report or lose each other's changes."""
+        flow = None
         try:
             async with self.repo.transaction() as tx:
-                yield tx
-        except BaseException:
-            self._pending.clear()
-            raise
+                flow = _Flow(tx)
+                yield flow
+        finally:
+            if flow is not None and flow.committed:
+                self._fire(flow.events)
 
-    def _flush_events(self) -> None:
-        pending, self._pending = self._pending, []
+    def _fire(self, events: list[tuple[str, Session]]) -> None:
         if self.events is None:
             return
         now = self.clock.now()
-        for event, session in pending:
+        for event, session in events:
             self.events(event, session_dict(session, now))
 
-    async def _award(self, tx: Transaction, before: Session, after: Session) -> Completion:
-        """Store a completion with its reward, ledger row and rollups in the caller's tx."""
+    async def _award(self, flow: _Flow, before: Session, after: Session) -> Completion:
+        """Store a completion with its reward, ledger row and rollups in the caller's flow.tx."""
         reward = reward_for(after.mode, int(after.focused.total_seconds()))
-        xp_before = await tx.total_xp()
+        xp_before = await flow.tx.total_xp()
         after = replace(after, xp_awarded=reward.xp, coins_awarded=reward.coins)
         if reward.xp or reward.coins:
-            inserted = await tx.add_ledger(
+            inserted = await flow.tx.add_ledger(
                 LedgerEntry(
                     id=uuid.uuid4(),
                     user_id=after.user_id,
@@ -132,38 +148,38 @@ class FocusService:
             )
             if not inserted:  # already paid once: never pay twice
                 after = replace(after, xp_awarded=0, coins_awarded=0)
-        await tx.update_session(before, after)
+        await flow.tx.update_session(before, after)
         before_level = level_for(xp_before)
         level = level_for(xp_before + after.xp_awarded)
         today = self.clock.now().astimezone(self.zone).date()
-        streak = streak_from_runs(*await tx.focus_day_runs(), today)
-        self._emit("complete", after)
+        streak = streak_from_runs(*await flow.tx.focus_day_runs(), today)
+        flow.emit("complete", after)
         return Completion(after, reward, level, level.level > before_level.level, streak)
 
     async def _settle(
-        self, tx: Transaction, now: datetime
+        self, flow: _Flow, now: datetime
     ) -> tuple[Session | None, Session | None, Completion | None]:
         """(open session after settling, session settling just finished, its completion)."""
-        current = await tx.open_session()
+        current = await flow.tx.open_session()
         if current is None:
             return None, None, None
         settled = timer.settle(current, now, self.rules.max_pause)
         if settled is current:
             return current, None, None
         if settled.status is Status.COMPLETED:
-            completion = await self._award(tx, current, settled)
+            completion = await self._award(flow, current, settled)
             return None, completion.session, completion
-        await tx.update_session(current, settled)
-        self._emit("expire", settled)
+        await flow.tx.update_session(current, settled)
+        flow.emit("expire", settled)
         return None, settled, None
 
-    async def _require_open(self, tx: Transaction, now: datetime, action: str) -> Session:
-        current, finished, _ = await self._settle(tx, now)
-        return await self._open_or_refuse(tx, current, finished, now, action)
+    async def _require_open(self, flow: _Flow, now: datetime, action: str) -> Session:
+        current, finished, _ = await self._settle(flow, now)
+        return await self._open_or_refuse(flow, current, finished, now, action)
 
     async def _open_or_refuse(
         self,
-        tx: Transaction,
+        flow: _Flow,
         current: Session | None,
         finished: Session | None,
         now: datetime,
@@ -172,8 +188,7 @@ class FocusService:
         if current is not None:
             return current
         if finished is not None:
-            await tx.commit()
-            self._flush_events()
+            await flow.commit()
             when = finished.ended_at.astimezone(self.zone) if finished.ended_at else now
             raise RefusedError(
                 f"cannot {action}: the session already {finished.status.value} at {when:%H:%M}"
@@ -182,13 +197,12 @@ class FocusService:
 
     async def _change(self, action: str, change: Callable[[Session, datetime], Session]) -> Session:
         now = self.clock.now()
-        async with self._transaction() as tx:
-            current = await self._require_open(tx, now, action)
+        async with self._transaction() as flow:
+            current = await self._require_open(flow, now, action)
             after = change(current, now)
-            await tx.update_session(current, after)
-            await tx.commit()
-        self._emit(action, after)
-        self._flush_events()
+            await flow.tx.update_session(current, after)
+            flow.emit(action, after)
+            await flow.commit()
         return after
 
     # -- flows -------------------------------------------------------------------------
@@ -206,8 +220,8 @@ class FocusService:
         )
         clean_tags = timer.normalize_tags(tags)
         now = self.clock.now()
-        async with self._transaction() as tx:
-            current, _, _ = await self._settle(tx, now)
+        async with self._transaction() as flow:
+            current, _, _ = await self._settle(flow, now)
             if current is not None:
                 if not force:
                     left = clock_text(timer.remaining(current, now))
@@ -216,8 +230,8 @@ class FocusService:
                         f"({left} left); use --force to abandon it and start anew"
                     )
                 old = timer.abandon(current, now, "replaced by a new session")
-                await tx.update_session(current, old)
-                self._emit("abandon", old)
+                await flow.tx.update_session(current, old)
+                flow.emit("abandon", old)
             session = timer.new_session(
                 session_id=uuid.uuid4(),
                 user_id=self.repo.identity.user_id,
@@ -228,10 +242,9 @@ class FocusService:
                 task_title=task,
                 tags=clean_tags,
             )
-            await tx.insert_session(session)
-            await tx.commit()
-        self._emit("start", session)
-        self._flush_events()
+            await flow.tx.insert_session(session)
+            flow.emit("start", session)
+            await flow.commit()
         return session
 
     async def pause(self) -> Session:
@@ -251,15 +264,14 @@ class FocusService:
         """Complete the open session now; one that just ran out (and was completed at its
         end by the settle) is that completion, not a refusal."""
         now = self.clock.now()
-        async with self._transaction() as tx:
-            current, finished, completion = await self._settle(tx, now)
+        async with self._transaction() as flow:
+            current, finished, completion = await self._settle(flow, now)
             if completion is not None:
                 result = completion
             else:
-                current = await self._open_or_refuse(tx, current, finished, now, "complete")
-                result = await self._award(tx, current, timer.complete(current, now))
-            await tx.commit()
-        self._flush_events()
+                current = await self._open_or_refuse(flow, current, finished, now, "complete")
+                result = await self._award(flow, current, timer.complete(current, now))
+            await flow.commit()
         return result
 
     async def settle(self) -> Session | None:
@@ -268,10 +280,12 @@ class FocusService:
         current = await self.repo.open_session()
         if current is None or timer.settle(current, now, self.rules.max_pause) is current:
             return None
-        async with self._transaction() as tx:
-            _, finished, _ = await self._settle(tx, now)
-            await tx.commit()
-        self._flush_events()
+        try:
+            async with self._transaction() as flow:
+                _, finished, _ = await self._settle(flow, now)
+                await flow.commit()
+        except ReadOnlyError:
+            return None  # a read-only file shows what it holds; the next writer settles it
         return finished
 
     async def status(self) -> Session | None:
@@ -281,17 +295,16 @@ class FocusService:
 
     async def record_sleep(self, slept_from: datetime, woke_at: datetime, policy: str) -> Session:
         """Apply a detected suspend to the open session (see `timer.record_sleep`)."""
-        async with self._transaction() as tx:
-            current = await tx.open_session()
+        async with self._transaction() as flow:
+            current = await flow.tx.open_session()
             if current is None:
                 raise RefusedError("no open session")
             after = timer.record_sleep(current, slept_from, woke_at, policy)
             if after is not current:
-                await tx.update_session(current, after)
-                await tx.commit()
-        if after.status is Status.PAUSED and current.status is Status.ACTIVE:
-            self._emit("pause", after)
-        self._flush_events()
+                await flow.tx.update_session(current, after)
+                if after.status is Status.PAUSED and current.status is Status.ACTIVE:
+                    flow.emit("pause", after)
+                await flow.commit()
         return after
 
     # -- reads -------------------------------------------------------------------------

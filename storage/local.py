@@ -137,7 +137,8 @@ async def open_repository(
             conn,
             identity or Identity(uuid.uuid4(), uuid.uuid4()),
             zone,
-            writer if readonly else None,
+            # Reads never see a write in progress: the app writes on a connection of its own.
+            writer if readonly or threaded else None,
         )
         if identity is None:
             if readonly:

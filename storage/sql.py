@@ -9,6 +9,8 @@ The schema itself is SQLAlchemy metadata (`storage.schema`), migrated with Alemb
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import sqlite3
 import uuid
@@ -19,7 +21,7 @@ from datetime import date, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, Protocol
 
-from app.domain.errors import ReadOnlyError, RefusedError, StorageError
+from app.domain.errors import FocusError, ReadOnlyError, RefusedError, StorageError
 from app.domain.models import Bucket, LedgerEntry, Mode, Session, Status
 from app.domain.rewards import day_runs
 from app.domain.rollup import rollup_entries
@@ -300,6 +302,9 @@ class SqlRepository(_Reads):
         self.skipped = Skipped()
         self._make_writer = writer
         self._writer: Conn | None = None if writer else conn
+        # One write transaction at a time on the writer connection (the app's workers run
+        # flows concurrently); SQLite itself serializes writers across processes.
+        self._write_lock = asyncio.Lock()
 
     @property
     def path(self) -> Path:
@@ -314,15 +319,17 @@ class SqlRepository(_Reads):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlTransaction]:
-        conn = await self._write_conn()
-        # Writers take the write lock up front, so two writers never deadlock mid-transaction.
-        await conn.execute("BEGIN IMMEDIATE")
-        tx = SqlTransaction(conn, self.identity, self.zone, self.skipped)
-        try:
-            yield tx
-        finally:
-            if not tx.committed:
-                await conn.execute("ROLLBACK")
+        async with self._write_lock:
+            conn = await self._write_conn()
+            # Writers take the write lock up front, so two never deadlock mid-transaction.
+            await conn.execute("BEGIN IMMEDIATE")
+            tx = SqlTransaction(conn, self.identity, self.zone, self.skipped)
+            try:
+                yield tx
+            finally:
+                if not tx.committed:
+                    with contextlib.suppress(FocusError):  # SQLite may have rolled back itself
+                        await conn.execute("ROLLBACK")
 
     def _history_sql(
         self,
