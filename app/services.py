@@ -151,7 +151,7 @@ class FocusService:
         await flow.tx.update_session(before, after)
         before_level = level_for(xp_before)
         level = level_for(xp_before + after.xp_awarded)
-        today = self.clock.now().astimezone(self.zone).date()
+        today = self.clock.now().astimezone(flow.tx.zone).date()
         streak = streak_from_runs(*await flow.tx.focus_day_runs(), today)
         flow.emit("complete", after)
         return Completion(after, reward, level, level.level > before_level.level, streak)
@@ -330,11 +330,13 @@ class FocusService:
             yield session
 
     def today(self) -> date:
-        return self.clock.now().astimezone(self.zone).date()
+        """Today in the zone the stats cache is filed in (as last seen in the store)."""
+        return self.clock.now().astimezone(self.repo.zone).date()
 
     async def stats(self, days: int = 30) -> Stats:
         await self.settle()
-        today = self.today()
+        # Days are the days of the zone the cache is filed in, whatever this process's zone.
+        today = self.clock.now().astimezone(await self.repo.filing_zone()).date()
         week_start = today - timedelta(days=today.weekday())
         since = min(week_start, today - timedelta(days=max(days, 1) - 1))
         by_day: dict[date, Bucket] = {}

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Protocol
 
 from app.domain.models import Bucket, LedgerEntry, Mode, Session, Status
@@ -39,6 +39,9 @@ class RollupRow:
 class Transaction(Protocol):
     """One write transaction; rolled back unless `commit()` is called."""
 
+    zone: tzinfo
+    """The zone the stats cache is filed in (as recorded in the store, read in this tx)."""
+
     async def open_session(self) -> Session | None: ...
 
     async def get_session(self, session_id: uuid.UUID) -> Session | None: ...
@@ -66,6 +69,8 @@ class Transaction(Protocol):
 
 class Repository(Protocol):
     identity: Identity
+    zone: tzinfo
+    """The zone the stats cache is filed in, as last read from the store."""
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
 
@@ -96,5 +101,9 @@ class Repository(Protocol):
     async def total_xp(self) -> int: ...
 
     async def pending_changes(self) -> int: ...
+
+    async def filing_zone(self) -> tzinfo:
+        """The zone the stats cache is filed in now: its days are that zone's days."""
+        ...
 
     async def close(self) -> None: ...

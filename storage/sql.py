@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from datetime import date, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.domain.errors import FocusError, ReadOnlyError, RefusedError, StorageError
 from app.domain.models import Bucket, LedgerEntry, Mode, Session, Status
@@ -323,6 +324,9 @@ class SqlRepository(_Reads):
             conn = await self._write_conn()
             # Writers take the write lock up front, so two never deadlock mid-transaction.
             await conn.execute("BEGIN IMMEDIATE")
+            # The cache is filed in the zone recorded in the file, read under the lock: another
+            # process may have re-filed it since this one opened.
+            self.zone = await _recorded_zone(conn) or self.zone
             tx = SqlTransaction(conn, self.identity, self.zone, self.skipped)
             try:
                 yield tx
@@ -330,6 +334,10 @@ class SqlRepository(_Reads):
                 if not tx.committed:
                     with contextlib.suppress(FocusError):  # SQLite may have rolled back itself
                         await conn.execute("ROLLBACK")
+
+    async def filing_zone(self) -> tzinfo:
+        self.zone = await _recorded_zone(self.conn) or self.zone
+        return self.zone
 
     def _history_sql(
         self,
@@ -447,6 +455,16 @@ async def rebuild_rollups(tx: SqlTransaction) -> None:
         ],
     )
     tx._streak = await recount_streak(tx.conn, user)
+
+
+async def _recorded_zone(conn: Conn) -> tzinfo | None:
+    rows = await conn.fetch("SELECT value FROM meta WHERE key = 'rollup_tz'")
+    if not rows:
+        return None
+    try:
+        return ZoneInfo(rows[0][0])
+    except (ValueError, ZoneInfoNotFoundError):
+        return None
 
 
 async def set_meta(conn: Conn, key: str, value: str) -> None:
