@@ -22,7 +22,7 @@ from app.domain.rollup import rollup_entries
 from app.services import FocusService
 from storage import local
 from storage.local import open_repository, refile
-from storage.sql import SqlRepository
+from storage.sql import SqlRepository, rebuild_rollups
 
 UTC_ZONE, TOKYO, APIA = ZoneInfo("UTC"), ZoneInfo("Asia/Tokyo"), ZoneInfo("Pacific/Apia")
 
@@ -62,7 +62,9 @@ async def _cached(repo: SqlRepository) -> dict[tuple[str, str, str], Bucket]:
     return out
 
 
-async def test_a_refile_racing_a_completion_loses_no_xp(db_path: Path, clock: FakeClock) -> None:
+async def test_a_refile_racing_a_completion_loses_no_xp(
+    db_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Process B re-files the cache (another zone) while process A completes: the ledger's
     25 xp are in the totals afterwards, and level and stats agree with the ledger."""
     a = await open_repository(db_path, UTC_ZONE, clock.now(), threaded=True)
@@ -72,7 +74,7 @@ async def test_a_refile_racing_a_completion_loses_no_xp(db_path: Path, clock: Fa
     clock.advance(minutes=25)
 
     reached, gate = asyncio.Event(), asyncio.Event()
-    original = local.rebuild_rollups
+    original = rebuild_rollups
 
     async def slow_rebuild(tx: Any) -> None:
         # Pause after the rebuild has taken its lock and before it reads and rewrites.
@@ -80,8 +82,8 @@ async def test_a_refile_racing_a_completion_loses_no_xp(db_path: Path, clock: Fa
         await gate.wait()
         await original(tx)
 
+    monkeypatch.setattr(local, "rebuild_rollups", slow_rebuild)
     try:
-        local.rebuild_rollups = slow_rebuild  # type: ignore[assignment]
         refiling = asyncio.create_task(refile(b, TOKYO))
         await reached.wait()
         completing = asyncio.create_task(service.complete())
@@ -91,7 +93,6 @@ async def test_a_refile_racing_a_completion_loses_no_xp(db_path: Path, clock: Fa
         await refiling
         done = await completing
     finally:
-        local.rebuild_rollups = original
         await a.close()
         await b.close()
     assert done.session.xp_awarded == 25
