@@ -152,7 +152,7 @@ class FocusService:
         before_level = level_for(xp_before)
         level = level_for(xp_before + after.xp_awarded)
         today = self.clock.now().astimezone(flow.tx.zone).date()
-        streak = streak_from_runs(*await flow.tx.focus_day_runs(), today)
+        streak = streak_from_runs(*await flow.tx.focus_day_runs(), today, flow.tx.zone)
         flow.emit("complete", after)
         return Completion(after, reward, level, level.level > before_level.level, streak)
 
@@ -369,7 +369,7 @@ class FocusService:
             by_tag=await self.repo.top("tag", 10),
             abandon_reasons=[(k, b.abandoned) for k, b in reasons],
             level=level_for(total.xp),
-            streak=streak_from_runs(*await self.repo.focus_day_runs(), today),
+            streak=streak_from_runs(*await self.repo.focus_day_runs(), today, self.repo.zone),
             coins=total.coins,
         )
 

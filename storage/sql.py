@@ -17,14 +17,14 @@ import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import date, timedelta, tzinfo
+from datetime import date, tzinfo
 from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.domain.errors import FocusError, ReadOnlyError, RefusedError, StorageError
 from app.domain.models import Bucket, LedgerEntry, Mode, Session, Status
-from app.domain.rewards import day_runs
+from app.domain.rewards import consecutive, day_runs
 from app.domain.rollup import rollup_entries
 from storage.codec import (
     SESSION_COLUMNS,
@@ -180,10 +180,12 @@ async def store_runs(conn: Conn, user_id: uuid.UUID, runs: tuple[int, date | Non
     )
 
 
-async def recount_streak(conn: Conn, user_id: uuid.UUID) -> tuple[int, date | None, int]:
+async def recount_streak(
+    conn: Conn, user_id: uuid.UUID, zone: tzinfo
+) -> tuple[int, date | None, int]:
     """Rebuild the streak cache from the day rollups (after an out-of-order day or a rebuild)."""
     keys = await conn.fetch(REWARDED_FOCUS_DAYS, {"uid": user_id.hex})
-    runs = day_runs(date.fromisoformat(k[0]) for k in keys)
+    runs = day_runs((date.fromisoformat(k[0]) for k in keys), zone)
     await store_runs(conn, user_id, runs)
     return runs
 
@@ -257,9 +259,9 @@ class SqlTransaction(_Reads):
         longest, last_day, last_run = await self._streak_runs()
         if last_day is None or day <= last_day:
             # The first day ever, or a day from the past (synced, or a late completion): recount.
-            self._streak = await recount_streak(self.conn, self.identity.user_id)
+            self._streak = await recount_streak(self.conn, self.identity.user_id, self.zone)
             return
-        last_run = last_run + 1 if day - last_day == timedelta(days=1) else 1
+        last_run = last_run + 1 if consecutive(last_day, day, self.zone) else 1
         self._streak = (max(longest, last_run), day, last_run)
         await store_runs(self.conn, self.identity.user_id, self._streak)
 
@@ -454,7 +456,7 @@ async def rebuild_rollups(tx: SqlTransaction) -> None:
             for (d, k, m), b in totals.items()
         ],
     )
-    tx._streak = await recount_streak(tx.conn, user)
+    tx._streak = await recount_streak(tx.conn, user, tx.zone)
 
 
 async def _recorded_zone(conn: Conn) -> tzinfo | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from app.domain.models import Level, Mode, Reward, Streak
 
@@ -38,33 +38,62 @@ def level_for(total_xp: int) -> Level:
     )
 
 
-def streak_from_runs(longest: int, last_day: date | None, last_run: int, today: date) -> Streak:
+_DAY = timedelta(days=1)
+
+
+def _step(day: date, zone: tzinfo | None, sign: int) -> date:
+    if zone is None:
+        return day + sign * _DAY
+    # A day away from noon, in absolute time: noon keeps clear of DST's lost or doubled
+    # hour, and a day the zone skipped entirely (the date line moved) is never reached.
+    noon = datetime.combine(day, time(12), tzinfo=zone).astimezone(UTC)
+    return (noon + sign * _DAY).astimezone(zone).date()
+
+
+def next_day(day: date, zone: tzinfo | None = None) -> date:
+    """The calendar day after `day` in `zone`: after Pacific/Apia's 2011-12-29 came 12-31."""
+    return _step(day, zone, 1)
+
+
+def previous_day(day: date, zone: tzinfo | None = None) -> date:
+    return _step(day, zone, -1)
+
+
+def consecutive(prev: date, cur: date, zone: tzinfo | None = None) -> bool:
+    gap = cur - prev
+    return gap == _DAY or (gap > _DAY and gap <= 3 * _DAY and next_day(prev, zone) == cur)
+
+
+def streak_from_runs(
+    longest: int, last_day: date | None, last_run: int, today: date, zone: tzinfo | None = None
+) -> Streak:
     """A streak from its runs of consecutive days: the longest run, and the latest run
     (which ends on `last_day`). The latest run is current while it ends today or yesterday."""
     if last_day is None:
         return Streak()
-    current = last_run if today - last_day <= timedelta(days=1) else 0
+    current = last_run if last_day >= previous_day(today, zone) else 0
     return Streak(current=current, longest=longest, last_day=last_day)
 
 
-def day_runs(days: Iterable[date]) -> tuple[int, date | None, int]:
-    """(longest run, last day, length of the run ending on the last day) of distinct days."""
+def day_runs(days: Iterable[date], zone: tzinfo | None = None) -> tuple[int, date | None, int]:
+    """(longest run, last day, length of the run ending on the last day) of distinct days;
+    days are consecutive as calendar days of `zone` (None: plain date arithmetic)."""
     ordered = sorted(set(days))
     if not ordered:
         return 0, None, 0
     longest = run = 1
     for prev, cur in itertools.pairwise(ordered):
-        run = run + 1 if cur - prev == timedelta(days=1) else 1
+        run = run + 1 if consecutive(prev, cur, zone) else 1
         longest = max(longest, run)
     return longest, ordered[-1], run
 
 
-def streak_for(days: Iterable[date], today: date) -> Streak:
-    """Consecutive local calendar days with at least one completed focus session.
+def streak_for(days: Iterable[date], today: date, zone: tzinfo | None = None) -> Streak:
+    """Consecutive local calendar days with at least one rewarded focus session.
 
     The current streak still counts while the last such day is today or yesterday.
     """
-    return streak_from_runs(*day_runs(days), today)
+    return streak_from_runs(*day_runs(days, zone), today, zone)
 
 
 def suggest_next_mode(mode: Mode, focus_done_in_cycle: int, long_break_every: int) -> Mode:

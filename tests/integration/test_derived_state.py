@@ -21,7 +21,7 @@ from app.domain.rewards import level_for, streak_for
 from app.domain.rollup import rollup_entries
 from app.services import FocusService
 from storage import local
-from storage.local import open_repository, refile
+from storage.local import open_repository, rebuild_cache, refile
 from storage.sql import SqlRepository, rebuild_rollups
 
 UTC_ZONE, TOKYO, APIA = ZoneInfo("UTC"), ZoneInfo("Asia/Tokyo"), ZoneInfo("Pacific/Apia")
@@ -244,3 +244,26 @@ async def test_stats_equal_a_recount_after_any_mix_of_actions_zones_and_opens(
     finally:
         for r in repos:
             await r.close()
+
+
+async def test_a_day_the_zone_skipped_does_not_break_a_streak(db_path: Path) -> None:
+    """Pacific/Apia went from 2011-12-29 straight to 12-31: focus on 12-28, 12-29, 12-31 and
+    2012-01-01 is a four-day streak, in the cache kept as days are added and after a
+    recount from scratch."""
+    clock = FakeClock(datetime(2011, 12, 27, 20, 0, tzinfo=UTC))
+    repo = await open_repository(db_path, APIA, clock.now())
+    service = FocusService(repo, clock, APIA)
+    try:
+        for day in ("2011-12-28", "2011-12-29", "2011-12-31", "2012-01-01"):
+            local_nine = datetime.fromisoformat(f"{day}T09:00").replace(tzinfo=APIA)
+            clock.set(local_nine.astimezone(UTC))
+            await service.start(minutes=25)
+            clock.advance(minutes=25)
+            done = await service.complete()
+        assert done.streak.current == 4
+        assert (await service.stats()).streak.current == 4
+        await rebuild_cache(repo)
+        stats = await service.stats()
+        assert (stats.streak.current, stats.streak.longest) == (4, 4)
+    finally:
+        await repo.close()

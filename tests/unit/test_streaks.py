@@ -167,3 +167,25 @@ async def test_service_streak_across_a_dst_change(
     assert stats.streak == Streak(current=3, longest=3, last_day=expected_days[-1])
     per_day = {day: sum(1 for _, _, d in ends if d == day) for day in expected_days}
     assert {day: b.completed for day, b in stats.by_day.items()} == per_day
+
+
+def test_consecutive_days_are_calendar_days_of_the_zone() -> None:
+    """Pacific/Apia skipped 2011-12-30; Pacific/Kwajalein skipped 1993-08-21."""
+    from zoneinfo import ZoneInfo
+
+    from app.domain.rewards import next_day, previous_day
+
+    apia, kwaj = ZoneInfo("Pacific/Apia"), ZoneInfo("Pacific/Kwajalein")
+    assert next_day(date(2011, 12, 29), apia) == date(2011, 12, 31)
+    assert previous_day(date(2011, 12, 31), apia) == date(2011, 12, 29)
+    assert next_day(date(1993, 8, 20), kwaj) == date(1993, 8, 22)
+    days = [date(2011, 12, 28), date(2011, 12, 29), date(2011, 12, 31), date(2012, 1, 1)]
+    assert streak_for(days, date(2012, 1, 1), apia).current == 4
+    assert streak_for(days, date(2012, 1, 1)).current == 2  # plain date arithmetic
+    # On 12-31 in Apia, "yesterday" was 12-29: the run is still current.
+    assert streak_for(days[:2], date(2011, 12, 31), apia).current == 2
+    # DST days (23 and 25 hours long) are ordinary days.
+    berlin = ZoneInfo("Europe/Berlin")
+    assert next_day(date(2026, 3, 28), berlin) == date(2026, 3, 29)
+    assert next_day(date(2026, 10, 24), berlin) == date(2026, 10, 25)
+    assert next_day(date(2026, 10, 25), berlin) == date(2026, 10, 26)
