@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # asyncio is imported when a hook runs: a CLI action without hooks needs none
+    import asyncio
 
 EVENTS = ("start", "pause", "resume", "extend", "complete", "abandon", "expire")
 
@@ -52,6 +54,8 @@ class HookRunner:
         command = self.commands.get(event)
         if not command:
             return
+        import asyncio
+
         task = asyncio.get_running_loop().create_task(self._run(event, command, payload))
         self._tasks.add(task)
         task.add_done_callback(self._done)
@@ -66,6 +70,8 @@ class HookRunner:
             self.on_failure(result)
 
     async def _run(self, event: str, command: str, payload: dict[str, Any]) -> HookResult:
+        import asyncio
+
         env = os.environ | {"FOCUS_EVENT": event, "FOCUS_SESSION": json.dumps(payload)}
         try:
             proc = await asyncio.create_subprocess_shell(
@@ -93,4 +99,6 @@ class HookRunner:
 
     async def drain(self) -> None:
         if self._tasks:
+            import asyncio
+
             await asyncio.gather(*list(self._tasks), return_exceptions=True)

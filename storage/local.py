@@ -139,6 +139,7 @@ async def open_repository(
             zone,
             # Reads never see a write in progress: the app writes on a connection of its own.
             writer if readonly or threaded else None,
+            concurrent=threaded,
         )
         if identity is None:
             if readonly:

@@ -9,7 +9,6 @@ The schema itself is SQLAlchemy metadata (`storage.schema`), migrated with Alemb
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import sqlite3
@@ -298,6 +297,7 @@ class SqlRepository(_Reads):
         identity: Identity,
         zone: tzinfo,
         writer: Callable[[], Any] | None = None,
+        concurrent: bool = False,
     ) -> None:
         self.conn = conn
         self.identity = identity
@@ -305,9 +305,10 @@ class SqlRepository(_Reads):
         self.skipped = Skipped()
         self._make_writer = writer
         self._writer: Conn | None = None if writer else conn
-        # One write transaction at a time on the writer connection (the app's workers run
-        # flows concurrently); SQLite itself serializes writers across processes.
-        self._write_lock = asyncio.Lock()
+        # One write transaction at a time on the writer connection where flows run
+        # concurrently (the app's workers); inline, a flow never yields to another. SQLite
+        # itself serializes writers across processes.
+        self._write_lock: Any = _lock() if concurrent else contextlib.nullcontext()
 
     @property
     def path(self) -> Path:
@@ -457,6 +458,12 @@ async def rebuild_rollups(tx: SqlTransaction) -> None:
         ],
     )
     tx._streak = await recount_streak(tx.conn, user, tx.zone)
+
+
+def _lock() -> Any:
+    import asyncio
+
+    return asyncio.Lock()
 
 
 async def _recorded_zone(conn: Conn) -> tzinfo | None:
