@@ -38,9 +38,21 @@ def validate_minutes(minutes: float) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def _refuse_unencodable(text: str, what: str) -> None:
+    """Text that came from bytes that were not UTF-8 (lone surrogates), or holds NUL."""
+    if "\0" in text:
+        raise UsageError(f"{what} must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{what} is not valid UTF-8 text") from None
+
+
 def normalize_task(title: str | None) -> str | None:
+    """Whitespace collapsed, at most `MAX_TITLE` characters, UTF-8 text without NUL."""
     if title is None:
         return None
+    _refuse_unencodable(title, "a task title or reason")
     clean = " ".join(title.split())
     if len(clean) > MAX_TITLE:
         raise UsageError(f"task title is longer than {MAX_TITLE} characters")
@@ -51,6 +63,7 @@ def normalize_tags(tags: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
     """Lower-cased, trimmed, de-duplicated tags in the order given; `#` prefixes dropped."""
     out: list[str] = []
     for raw in tags or ():
+        _refuse_unencodable(raw, "a tag")
         for part in raw.split(","):
             tag = part.strip().lstrip("#").strip().lower()
             if not tag:
@@ -96,11 +109,22 @@ def new_session(
     )
 
 
+def last_change(session: Session) -> datetime:
+    return session.updated_at or session.started_at
+
+
+def _at(session: Session, now: datetime) -> datetime:
+    """`now`, but never before the session's last recorded change: a wall clock stepped back
+    (an NTP correction) must not give time back or date a change before the one it follows."""
+    _require_aware(now)
+    return max(now, last_change(session))
+
+
 def remaining(session: Session, now: datetime) -> timedelta:
-    """Time left on the session at `now`, never negative."""
+    """Time left on the session at `now`, never negative, never more than at its last change."""
     if session.status is Status.ACTIVE:
         assert session.ends_at is not None
-        return max(ZERO, session.ends_at - now)
+        return max(ZERO, session.ends_at - _at(session, now))
     if session.status is Status.PAUSED:
         assert session.paused_remaining is not None
         return max(ZERO, session.paused_remaining)
@@ -124,7 +148,7 @@ def _require_open(session: Session, action: str) -> None:
 
 
 def pause(session: Session, now: datetime) -> Session:
-    _require_aware(now)
+    now = _at(session, now)
     if session.status is Status.PAUSED:
         raise RefusedError("the session is already paused")
     _require_open(session, "pause")
@@ -140,7 +164,7 @@ def pause(session: Session, now: datetime) -> Session:
 
 
 def resume(session: Session, now: datetime) -> Session:
-    _require_aware(now)
+    now = _at(session, now)
     if session.status is Status.ACTIVE:
         raise RefusedError("the session is not paused")
     _require_open(session, "resume")
@@ -158,7 +182,7 @@ def resume(session: Session, now: datetime) -> Session:
 
 def extend(session: Session, extra: timedelta, now: datetime) -> Session:
     """Add time to an open session; the overtime is kept apart from the planned duration."""
-    _require_aware(now)
+    now = _at(session, now)
     _require_open(session, "extend")
     if extra <= ZERO:
         raise UsageError("extension must be positive")
@@ -203,13 +227,13 @@ def _finish(session: Session, at: datetime, status: Status, **changes: object) -
 
 def complete(session: Session, now: datetime) -> Session:
     """Finish now; finishing early is allowed and rewards only the time actually spent."""
-    _require_aware(now)
+    now = _at(session, now)
     _require_open(session, "complete")
     return _finish(session, now, Status.COMPLETED)
 
 
 def abandon(session: Session, now: datetime, reason: str | None = None) -> Session:
-    _require_aware(now)
+    now = _at(session, now)
     _require_open(session, "abandon")
     return _finish(session, now, Status.ABANDONED, abandon_reason=normalize_task(reason))
 
@@ -241,29 +265,39 @@ def settle(session: Session, now: datetime, max_pause: timedelta) -> Session:
 def record_sleep(session: Session, slept_from: datetime, woke_at: datetime, policy: str) -> Session:
     """Apply a detected suspend (a tick gap from `slept_from` to `woke_at`).
 
-    `pause`: the session is paused at the moment the machine slept, so the sleep is not
-    focus. `count`: the sleep counts as focus. Either way the gap is recorded on the session.
-    `ask` is decided by the interface, which then calls this with `pause` or `count`.
+    Only the part of the gap after the session's last recorded change counts (the app may
+    have been stopped while the CLI changed the session), and only while the session ran.
+    A session whose end came before the machine slept is settled as usual. `pause`: the
+    session is paused at the moment the machine slept, so the sleep is not focus. `count`:
+    the sleep counts as focus. Either way the gap is recorded on the session. `ask` is
+    decided by the interface, which then calls this with `pause` or `count`.
     """
     _require_aware(slept_from)
     _require_aware(woke_at)
     if policy not in ("pause", "count"):
         raise UsageError(f"unknown sleep policy {policy!r}")
-    gap = max(ZERO, woke_at - slept_from)
-    if not session.status.is_open or gap == ZERO:
+    if not session.status.is_open:
         return session
-    if policy == "count":
-        return _bump(session, woke_at, slept=session.slept + gap)
+    start = max(slept_from, last_change(session))
+    woke = max(woke_at, start)
     if session.status is Status.PAUSED:
-        return _bump(session, woke_at, slept=session.slept + gap)
+        gap = woke - start
+        return _bump(session, woke, slept=session.slept + gap) if gap > ZERO else session
     assert session.ends_at is not None
-    left = max(ZERO, session.ends_at - slept_from)
+    if session.ends_at <= start:
+        return session  # it ended before the sleep: settling completes or expires it
+    if policy == "count":
+        gap = min(woke, session.ends_at) - start  # the part of the sleep inside the session
+        return _bump(session, woke, slept=session.slept + gap) if gap > ZERO else session
+    gap = woke - start
+    if gap <= ZERO:
+        return session
     return _bump(
         session,
-        woke_at,
+        woke,
         status=Status.PAUSED,
-        paused_at=slept_from,
-        paused_remaining=left,
+        paused_at=start,
+        paused_remaining=session.ends_at - start,
         ends_at=None,
         pause_count=session.pause_count + 1,
         slept=session.slept + gap,
