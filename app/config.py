@@ -1,152 +1,514 @@
 """Settings: a TOML file (optional) plus `FOCUS_*` environment variables, validated.
 
 The file is `--config`, else `$FOCUS_CONFIG`, else `platformdirs.user_config_path("focus")/
-config.toml`; a missing default file means defaults. Environment variables override the file
-(`FOCUS_TIMER__FOCUS_MINUTES=50`, `FOCUS_SYNC__POSTGRES_URL=...`).
+config.toml`; a missing default file means defaults. `FOCUS_<SECTION>` (a JSON object)
+overrides the file key by key, and `FOCUS_<SECTION>__<KEY>` overrides both.
+
+Only the standard library is imported up front, and `tomllib`, `zoneinfo` and `platformdirs`
+only when needed: `focus statusline` runs from a status bar, where pydantic-settings alone
+cost 0.45 s.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
-import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    SettingsError,
-)
+from app.domain.errors import ConfigError, UsageError
+from app.keymap import DEFAULT_KEYS
 
-from app.domain.errors import ConfigError
+# `typing` costs a few milliseconds to import and is only needed by the type checker.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any, TypeVar
+    from zoneinfo import ZoneInfo
+
+    _T = TypeVar("_T")
 
 APP_NAME = "focus"
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+class Secret:
+    """A string kept out of reprs and logs; `get_secret_value()` reveals it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
 
 
-class TimerSettings(_Section):
-    focus_minutes: float = Field(25, gt=0, le=1440)
-    """Default length of a focus session."""
-    short_break_minutes: float = Field(5, gt=0, le=1440)
-    """Default length of a short break."""
-    long_break_minutes: float = Field(15, gt=0, le=1440)
-    """Default length of a long break."""
-    long_break_every: int = Field(4, ge=1, le=100)
-    """Suggest a long break after this many completed focus sessions."""
-    max_pause_minutes: float = Field(120, gt=0, le=10080)
-    """A session paused for longer than this expires (no reward)."""
-    sleep_policy: Literal["pause", "count", "ask"] = "pause"
-    """What a machine suspend means for a running session: pause it, count it, or ask."""
-    auto_start_breaks: bool = False
-    """Start the suggested break as soon as a focus session completes (TUI)."""
-    auto_start_focus: bool = False
-    """Start a focus session as soon as a break completes (TUI)."""
-    tick_seconds: float = Field(0.25, ge=0.05, le=5)
-    """How often the TUI refreshes the remaining time."""
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """What one key accepts. Every check, the example-file test and the fuzz test read these."""
+
+    kind: type
+    doc: str
+    gt: float | None = None
+    ge: float | None = None
+    le: float | None = None
+    choices: tuple[str, ...] = ()
+    check: Callable[[str], str | None] | None = None
 
 
-class GeneralSettings(_Section):
-    timezone: str = ""
-    """IANA time zone for days, weeks and streaks; empty means the system's."""
-    db_path: str = ""
-    """SQLite file; empty means the platform data directory. `--db` / FOCUS_DB win."""
+class _Invalid(Exception):
+    """A value refused by its rule; the message completes "<key>: ..."."""
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        if value:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValueError(f"unknown time zone {value!r}") from exc
+
+# -- checking one value ------------------------------------------------------------------------
+
+_KINDS = {
+    "bool": "a boolean",
+    "int": "an integer",
+    "float": "a float",
+    "str": "a string",
+    "list": "an array",
+    "dict": "a table",
+    "datetime": "a date-time",
+    "date": "a date",
+    "time": "a time",
+    "NoneType": "null",
+}
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+_BREAKS = str.maketrans(
+    {c: c.encode("unicode_escape").decode() for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+)
+
+
+def _one_line(text: str) -> str:
+    return text.translate(_BREAKS)
+
+
+def _kind(value: object) -> str:
+    name = type(value).__name__
+    return _KINDS.get(name, f"a {name}")
+
+
+def _show(value: str) -> str:
+    return repr(value if len(value) <= 60 else value[:57] + "...")
+
+
+def _from_text(kind: type, text: str) -> object:
+    """An environment variable's string as the field's type."""
+    word = text.strip().lower()
+    if kind is bool:
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+        raise _Invalid(f"must be true or false (or 1/0, yes/no), not {_show(text)}")
+    try:
+        return int(word) if kind is int else float(word)
+    except ValueError:
+        noun = "an integer" if kind is int else "a number"
+        raise _Invalid(f"must be {noun}, not {_show(text)}") from None
+
+
+def _bounds(rule: Rule, value: float) -> None:
+    if rule.gt is not None and not value > rule.gt:
+        raise _Invalid(f"must be greater than {rule.gt:g}")
+    if rule.ge is not None and not value >= rule.ge:
+        raise _Invalid(f"must be greater than or equal to {rule.ge:g}")
+    if rule.le is not None and not value <= rule.le:
+        raise _Invalid(f"must be less than or equal to {rule.le:g}")
+
+
+def _convert(rule: Rule, value: object, text: bool) -> Any:
+    """The value as the rule's type, or `_Invalid`. `text`: an env var's string, to parse."""
+    kind = rule.kind
+    if text and kind in (bool, int, float) and isinstance(value, str):
+        value = _from_text(kind, value)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise _Invalid(f"must be a boolean (true or false), not {_kind(value)}")
         return value
+    if kind in (int, float):
+        if kind is float and isinstance(value, float) and not math.isfinite(value):
+            raise _Invalid(f"must be a finite number, not {value!r}")
+        if kind is int and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (kind is int and isinstance(value, float))
+        ):
+            noun = "an integer" if kind is int else "a number"
+            raise _Invalid(f"must be {noun}, not {_kind(value)}")
+        _bounds(rule, value)  # before float(): a huge int would overflow it
+        return float(value) if kind is float else value
+    if kind is Secret:
+        if value is None:
+            return None
+        if isinstance(value, Secret):
+            value = value.get_secret_value()
+    if not isinstance(value, str):
+        raise _Invalid(f"must be a string, not {_kind(value)}")
+    if "\x00" in value:
+        raise _Invalid("must be text without NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _Invalid("must be valid text (it holds a lone surrogate)") from None
+    if rule.choices and value not in rule.choices:
+        allowed = ", ".join(repr(c) for c in rule.choices[:-1]) + f" or {rule.choices[-1]!r}"
+        raise _Invalid(f"must be {allowed}, not {_show(value)}")
+    problem = rule.check(value) if rule.check else None
+    if problem:
+        raise _Invalid(problem)
+    if kind is Secret:
+        return Secret(value) if value else None
+    return value
 
 
-class NotifySettings(_Section):
-    bell: bool = True
-    """Ring the terminal bell when a session ends."""
-    desktop: bool = True
-    """Send a desktop notification (notify-send, osascript) when a session ends."""
-    sound_file: str = ""
-    """Sound file played when a session ends; empty for none."""
-    sound_player: str = ""
-    """Player command for `sound_file`; empty means the first found of paplay, aplay, afplay,
-    ffplay, mpv."""
+def _f(default: _T, doc: str, **limits: Any) -> _T:
+    """A dataclass field with its rule; the kind is the default's (25.0: a float field)."""
+    rule = Rule(type(default), doc, **limits)
+    return field(default=default, metadata={"rule": rule})
 
 
-class HookSettings(_Section):
-    """Shell commands run on session events; the session is JSON in $FOCUS_SESSION."""
-
-    start: str = ""
-    pause: str = ""
-    resume: str = ""
-    extend: str = ""
-    complete: str = ""
-    abandon: str = ""
-    expire: str = ""
-    timeout_seconds: float = Field(10, gt=0, le=600)
-    """A hook still running after this long is stopped and reported."""
+def _secret(doc: str) -> dict[str, Rule]:
+    """The metadata of a secret; best set from the environment (FOCUS_SYNC__POSTGRES_URL)."""
+    return {"rule": Rule(Secret, doc)}
 
 
-class TuiSettings(_Section):
-    theme: str = "textual-dark"
-    """Any Textual theme name (textual-dark, nord, gruvbox, dracula, ...)."""
+def _known_zone(value: str) -> str | None:
+    if not value:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return f"unknown time zone {_show(value)}"
+    return None
 
 
-class SyncSettings(_Section):
-    postgres_url: SecretStr | None = None
-    """postgresql://user:password@host/db of the shared store; best set as
-    FOCUS_SYNC__POSTGRES_URL."""
-    batch_size: int = Field(1000, ge=1, le=100_000)
-    """Outbox rows pushed per round trip."""
+def _key_list(value: str) -> str | None:
+    if any(not part.strip() for part in value.split(",")):
+        return 'must be key names separated by commas, e.g. "space,p"'
+    return None
 
 
-class R2Settings(_Section):
-    account_id: str = ""
-    """Cloudflare account id; the endpoint is https://{account_id}.r2.cloudflarestorage.com."""
-    bucket: str = ""
-    access_key_id: str = ""
-    secret_access_key: SecretStr | None = None
-    """Best set as FOCUS_R2__SECRET_ACCESS_KEY."""
-    endpoint_url: str = ""
-    """Overrides the R2 endpoint (any S3-compatible server)."""
+class _Section:
+    """A frozen dataclass for one `[section]`; building one checks every field."""
+
+    _section = ""
+
+    def __post_init__(self) -> None:
+        problems = []
+        for key, rule in rules(type(self)).items():
+            try:
+                value = _convert(rule, getattr(self, key), text=False)
+            except _Invalid as exc:
+                problems.append(f"{self._section}.{key}: {exc}")
+            else:
+                object.__setattr__(self, key, value)  # 25 -> 25.0 for a float field
+        if problems:
+            raise ConfigError(_one_line("invalid settings: " + "; ".join(problems)))
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="FOCUS_",
-        env_nested_delimiter="__",
-        extra="forbid",
-        validate_default=True,
+@dataclass(frozen=True)
+class GeneralSettings(_Section):
+    """`[general]`: the time zone and the database file."""
+
+    _section = "general"
+    timezone: str = _f(
+        "", "IANA time zone for days, weeks and streaks; empty: the system's.", check=_known_zone
     )
+    db_path: str = _f(
+        "",
+        "SQLite file, relative to the config file's directory (`~` expanded); empty: the "
+        "platform data directory. `--db` / FOCUS_DB win.",
+    )
+
+
+@dataclass(frozen=True)
+class TimerSettings(_Section):
+    """`[timer]`: session lengths, the long-break cycle, pauses and suspends."""
+
+    _section = "timer"
+    focus_minutes: float = _f(25.0, "Default length of a focus session.", gt=0, le=1440)
+    short_break_minutes: float = _f(5.0, "Default length of a short break.", gt=0, le=1440)
+    long_break_minutes: float = _f(15.0, "Default length of a long break.", gt=0, le=1440)
+    long_break_every: int = _f(
+        4, "Suggest a long break after this many focus sessions.", ge=1, le=100
+    )
+    max_pause_minutes: float = _f(
+        120.0, "A session paused for longer than this expires (no reward).", gt=0, le=10080
+    )
+    sleep_policy: str = _f(
+        "pause",
+        "What a machine suspend means for a running session: pause it, count it, or ask.",
+        choices=("pause", "count", "ask"),
+    )
+    auto_start_breaks: bool = _f(False, "Start the suggested break when a focus session ends.")
+    auto_start_focus: bool = _f(False, "Start a focus session when a break ends (TUI).")
+    tick_seconds: float = _f(0.25, "How often the TUI refreshes the time.", ge=0.05, le=5)
+
+
+@dataclass(frozen=True)
+class NotifySettings(_Section):
+    """`[notify]`: what happens when a session ends."""
+
+    _section = "notify"
+    bell: bool = _f(True, "Ring the terminal bell when a session ends.")
+    desktop: bool = _f(True, "Send a desktop notification when a session ends.")
+    sound_file: str = _f("", "Sound file played when a session ends; empty for none.")
+    sound_player: str = _f(
+        "", "Player for `sound_file`; empty: the first found of paplay, pw-play, aplay, ..."
+    )
+
+
+_HOOK = "Shell command run on this event; the session is JSON in $FOCUS_SESSION."
+
+
+@dataclass(frozen=True)
+class HookSettings(_Section):
+    """`[hooks]`: shell commands run on session events."""
+
+    _section = "hooks"
+    start: str = _f("", _HOOK)
+    pause: str = _f("", _HOOK)
+    resume: str = _f("", _HOOK)
+    extend: str = _f("", _HOOK)
+    complete: str = _f("", _HOOK)
+    abandon: str = _f("", _HOOK)
+    expire: str = _f("", _HOOK)
+    timeout_seconds: float = _f(10.0, "A hook running longer is stopped.", gt=0, le=600)
+
+
+@dataclass(frozen=True)
+class TuiSettings(_Section):
+    """`[tui]`: the look of the app."""
+
+    _section = "tui"
+    theme: str = _f("textual-dark", "Any Textual theme name (textual-dark, nord, ...).")
+
+
+@dataclass(frozen=True)
+class SyncSettings(_Section):
+    """`[sync]`: the shared Postgres store (a later release)."""
+
+    _section = "sync"
+    postgres_url: Secret | None = field(
+        default=None, metadata=_secret("postgresql://user:password@host/db of the shared store.")
+    )
+    batch_size: int = _f(1000, "Outbox rows pushed per round trip.", ge=1, le=100_000)
+
+
+@dataclass(frozen=True)
+class R2Settings(_Section):
+    """`[r2]`: Cloudflare R2 for focus music (a later release)."""
+
+    _section = "r2"
+    account_id: str = _f("", "Cloudflare account id: https://{account_id}.r2.cloudflarestorage.com")
+    bucket: str = _f("", "The bucket holding the tracks.")
+    access_key_id: str = _f("", "R2 access key id.")
+    secret_access_key: Secret | None = field(default=None, metadata=_secret("R2 secret key."))
+    endpoint_url: str = _f("", "Overrides the R2 endpoint (any S3-compatible server).")
+
+
+_KEY_RULES = {
+    binding: Rule(str, f"Keys for `{binding}` (default {default!r}).", check=_key_list)
+    for binding, default in DEFAULT_KEYS.items()
+}
+
+
+def rules(section: type[_Section]) -> dict[str, Rule]:
+    """A section's keys and their rules, in declaration order."""
+    return {f.name: f.metadata["rule"] for f in dataclasses.fields(section)}  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every section; build one from a dict with `from_mapping`, or load it with
+    `load_settings`. Either way every value has been checked."""
 
     general: GeneralSettings = GeneralSettings()
     timer: TimerSettings = TimerSettings()
     notify: NotifySettings = NotifySettings()
     hooks: HookSettings = HookSettings()
-    keys: dict[str, str] = {}
+    keys: dict[str, str] = field(default_factory=dict)
     """Key remapping: binding id -> keys, e.g. `start_pause = "space,p"`."""
     tui: TuiSettings = TuiSettings()
     sync: SyncSettings = SyncSettings()
     r2: R2Settings = R2Settings()
 
+    def __post_init__(self) -> None:
+        for name, section in SECTIONS.items():
+            if section is not None and not isinstance(getattr(self, name), section):
+                wanted = section.__name__
+                raise TypeError(f"Settings.{name} must be a {wanted} (or use from_mapping)")
+        errors: list[Problem] = []
+        keys = _check_table("keys", {k: (v, None, False) for k, v in self.keys.items()}, errors)
+        if errors:
+            raise ConfigError(_message(errors, None))
+        object.__setattr__(self, "keys", keys)
+
     @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Environment beats the file (passed as init kwargs); no dotenv, no secrets dir.
-        return (env_settings, init_settings)
+    def from_mapping(cls, data: Mapping[str, object]) -> Settings:
+        """Settings from a dict shaped like the file (`{"timer": {"focus_minutes": 1}}`)."""
+        return _Loader(None).add_tables(data, None).build()
+
+
+SECTIONS: dict[str, type[_Section] | None] = {
+    "general": GeneralSettings,
+    "timer": TimerSettings,
+    "notify": NotifySettings,
+    "hooks": HookSettings,
+    "keys": None,
+    "tui": TuiSettings,
+    "sync": SyncSettings,
+    "r2": R2Settings,
+}
+"""Every section in file order; `keys` is a free-form table of binding ids."""
+
+
+def field_table() -> dict[str, dict[str, Rule]]:
+    """Section -> key -> rule, for every key the configuration accepts."""
+    return {name: rules(s) if s else dict(_KEY_RULES) for name, s in SECTIONS.items()}
+
+
+# -- collecting values from the file and the environment -------------------------------------
+
+if TYPE_CHECKING:
+    # A raw value, where it came from (None: the file; else the env var), whether it is text.
+    Entry = tuple[object, str | None, bool]
+    # Where the bad value came from, its dotted key, what is wrong with it.
+    Problem = tuple[str | None, str, str]
+
+
+def _check_table(name: str, entries: dict[str, Entry], errors: list[Problem]) -> dict[str, Any]:
+    section = SECTIONS[name]
+    table = rules(section) if section else _KEY_RULES
+    out: dict[str, Any] = {}
+    for key, (value, origin, text) in entries.items():
+        rule = table.get(key)
+        if rule is None:
+            known = "" if section else f" binding id (known: {', '.join(_KEY_RULES)})"
+            errors.append((origin, f"{name}.{key}", f"unknown key{known}"))
+            continue
+        try:
+            out[key] = _convert(rule, value, text)
+        except _Invalid as exc:
+            errors.append((origin, f"{name}.{key}", str(exc)))
+    return out
+
+
+def _message(errors: list[Problem], path: Path | None) -> str:
+    """One line naming where each bad value came from (the file or an env var) and its key."""
+
+    def esc(name: str) -> str:
+        # A quoted TOML key may hold a line break: escaped, the message stays one line.
+        return name.encode("unicode_escape").decode("ascii")
+
+    in_file = [f"{esc(k)}: {msg}" for origin, k, msg in errors if origin is None]
+    in_env = [
+        f"environment variable {esc(origin)} ({esc(k)}): {msg}"
+        for origin, k, msg in errors
+        if origin is not None
+    ]
+    if in_file:
+        head = f"config error in {path}: " if path else "config error: "
+        return _one_line("; ".join([head + "; ".join(in_file), *in_env]))
+    return _one_line("config error: " + "; ".join(in_env))
+
+
+class _Loader:
+    """Layers the file, `FOCUS_<SECTION>` and `FOCUS_<SECTION>__<KEY>`, then checks them."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path  # the file the values marked None came from, if any
+        self.entries: dict[str, dict[str, Entry]] = {name: {} for name in SECTIONS}
+        self.errors: list[Problem] = []
+
+    def add_tables(self, data: Mapping[str, object], origin: str | None) -> _Loader:
+        for name, table in data.items():
+            if name not in SECTIONS:
+                self.errors.append((origin, name, "unknown key"))
+            elif not isinstance(table, dict):
+                noun = "a table" if origin is None else "a JSON object"
+                self.errors.append((origin, name, f"must be {noun}, not {_kind(table)}"))
+            else:
+                for key, value in table.items():
+                    self.entries[name][str(key)] = (value, origin, False)
+        return self
+
+    def add_environment(self, environ: Mapping[str, str]) -> _Loader:
+        whole: list[tuple[str, str, str]] = []
+        single: list[tuple[str, str, str]] = []
+        for var in sorted(environ):
+            head, *rest = var.upper().split("__")
+            section = head.removeprefix("FOCUS_").lower()
+            if not head.startswith("FOCUS_") or section not in SECTIONS:
+                continue  # FOCUS_DB, FOCUS_CONFIG, a hook's FOCUS_SESSION, ...
+            (single if rest else whole).append((var, section, ".".join(rest).lower()))
+        for var, section, _ in whole:
+            import json
+
+            try:
+                table = json.loads(environ[var])
+            except RecursionError:
+                self.errors.append((var, section, "invalid JSON: nested too deeply"))
+            except ValueError as exc:
+                self.errors.append((var, section, f"invalid JSON: {exc}"))
+            else:
+                self.add_tables({section: table}, var)
+        for var, section, key in single:
+            self.entries[section][key] = (environ[var], var, True)
+        return self
+
+    def build(self) -> Settings:
+        checked = {name: _check_table(name, self.entries[name], self.errors) for name in SECTIONS}
+        if "db_path" in checked["general"]:
+            origin = self.entries["general"]["db_path"][1]
+            try:
+                checked["general"]["db_path"] = self._db_path(checked["general"]["db_path"], origin)
+            except _Invalid as exc:
+                self.errors.append((origin, "general.db_path", str(exc)))
+        if self.errors:
+            raise ConfigError(_message(self.errors, self.path))
+        sections: dict[str, Any] = {
+            name: s(**checked[name]) if s else checked[name] for name, s in SECTIONS.items()
+        }
+        return Settings(**sections)
+
+    def _db_path(self, value: str, origin: str | None) -> str:
+        """`~` expanded; relative to the config file's directory when the file set it."""
+        if not value:
+            return value
+        try:
+            path = Path(value).expanduser()
+        except RuntimeError:
+            raise _Invalid("cannot expand ~: no home directory") from None
+        if origin is None and self.path is not None and not path.is_absolute():
+            path = self.path.parent.absolute() / path
+        try:
+            is_dir = path.is_dir()
+        except OSError as exc:  # a name too long, a folder we may not read
+            raise _Invalid(f"{_show(str(path))}: {exc.strerror or exc}") from None
+        if is_dir:
+            raise _Invalid(f"{_show(str(path))} is a directory, not a database file")
+        return str(path)
+
+
+# -- files and paths -------------------------------------------------------------------------
 
 
 def default_config_path() -> Path:
@@ -171,67 +533,59 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> tuple[Path, b
     return default_config_path(), False
 
 
-def _format_error(path: Path | None, exc: ValidationError) -> str:
-    """One line naming where each bad value came from (the file or an env var) and its key."""
-    in_file, in_env = [], []
-    for err in exc.errors():
-        loc = [str(p) for p in err["loc"]]
-        # A quoted TOML key may hold a line break; escape it so the message stays one line.
-        key = (".".join(loc) or "(top level)").encode("unicode_escape").decode("ascii")
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        # The value may come from a variable for the key or for a whole section (JSON).
-        names = ["FOCUS_" + "__".join(loc[:n]).upper() for n in range(len(loc), 0, -1)]
-        env_name = next((n for n in names if n in os.environ), names[0] if names else "FOCUS_")
-        if env_name in os.environ or path is None:
-            in_env.append(f"environment variable {env_name} ({key}): {msg}")
-        else:
-            in_file.append(f"{key}: {msg}")
-    head = f"config error in {path}: " + "; ".join(in_file) if in_file else "config error"
-    return "; ".join([head, *in_env]) if in_file else f"{head}: " + "; ".join(in_env)
+def _read_toml(path: Path, named: bool) -> dict[str, Any] | None:
+    """The parsed file, or None for a missing default file."""
+
+    def fail(problem: str) -> ConfigError:
+        return ConfigError(_one_line(f"config error in {path}: {problem}"))
+
+    if path.is_dir():
+        raise fail("is a directory, not a TOML file")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        if named:
+            raise ConfigError(_one_line(f"config file {path} does not exist")) from None
+        return None
+    except OSError as exc:
+        raise fail(exc.strerror or str(exc)) from None
+    except ValueError as exc:  # a path the OS cannot encode
+        raise fail(str(exc)) from None
+    import tomllib
+
+    try:
+        return tomllib.loads(raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8"))
+    except UnicodeDecodeError:
+        raise fail("not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise fail(f"invalid TOML: {exc}") from None
+    except ValueError:  # an integer beyond Python's digit limit
+        raise fail("invalid TOML: a number has too many digits") from None
+    except RecursionError:
+        raise fail("invalid TOML: nested too deeply") from None
 
 
 def load_settings(explicit: str | os.PathLike[str] | None = None) -> tuple[Settings, Path]:
     """Read and validate the settings; every failure is a one-line `ConfigError`."""
     path, named = config_path(explicit)
-    data: dict[str, Any] = {}
-    if path.is_dir():
-        raise ConfigError(f"config error in {path}: is a directory, not a TOML file")
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        if named:
-            raise ConfigError(f"config file {path} does not exist") from None
-        raw = None
-    except OSError as exc:
-        raise ConfigError(f"config error in {path}: {exc.strerror or exc}") from None
-    if raw is not None:
-        try:
-            data = tomllib.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise ConfigError(f"config error in {path}: not UTF-8 text") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config error in {path}: invalid TOML: {exc}") from None
-    try:
-        settings = Settings(**data)
-    except ValidationError as exc:
-        raise ConfigError(_format_error(path if raw is not None else None, exc)) from None
-    except SettingsError as exc:
-        # A whole section given as FOCUS_<SECTION> must be JSON; it fails before validation.
-        names = [f"FOCUS_{f.upper()}" for f in Settings.model_fields]
-        where = ", ".join(n for n in names if n in os.environ) or "FOCUS_*"
-        raise ConfigError(f"config error: environment variable {where}: {exc}") from None
-    return settings, path
+    data = _read_toml(path, named)
+    loader = _Loader(path if data is not None else None)
+    if data is not None:
+        loader.add_tables(data, None)
+    return loader.add_environment(os.environ).build(), path
 
 
 def resolve_timezone(settings: Settings) -> ZoneInfo:
     """The configured zone, else the system's (`TZ`, /etc/localtime), else UTC."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     if settings.general.timezone:
         return ZoneInfo(settings.general.timezone)
     tz_env = os.environ.get("TZ", "").lstrip(":")
     if tz_env:
         try:
             return ZoneInfo(tz_env)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             pass
     try:
         link = os.path.realpath("/etc/localtime")
@@ -243,5 +597,11 @@ def resolve_timezone(settings: Settings) -> ZoneInfo:
 
 
 def resolve_db_path(settings: Settings, explicit: str | None = None) -> Path:
-    chosen = explicit or os.environ.get("FOCUS_DB") or settings.general.db_path
+    """`--db` (relative to the current directory), else FOCUS_DB, else the config, else the
+    platform data directory."""
+    if explicit is not None:
+        if not explicit.strip():
+            raise UsageError("--db: empty path")
+        return Path(explicit).expanduser()
+    chosen = os.environ.get("FOCUS_DB") or settings.general.db_path
     return Path(chosen).expanduser() if chosen else default_db_path()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 import tempfile
 from collections.abc import Callable
@@ -105,7 +106,7 @@ def main_demo(speed: float, as_json: bool, settings: Settings) -> int:
         secs = demo_duration(speed).total_seconds()
         write(f"Focus demo at {speed:g}x on a throwaway database (about {secs:.0f} s).")
     # The user's hooks stay quiet: a demo must not post to their chat or log their time.
-    quiet = settings.model_copy(update={"hooks": HookSettings()})
+    quiet = dataclasses.replace(settings, hooks=HookSettings())
     steps = asyncio.run(run_demo(speed, write, quiet))
     if as_json:
         sys.stdout.write(json.dumps({"speed": speed, "steps": steps}, indent=2) + "\n")

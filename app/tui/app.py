@@ -21,6 +21,7 @@ from textual.screen import ModalScreen, Screen
 
 from app.config import Settings
 from app.domain.errors import FocusError
+from app.keymap import DEFAULT_KEYS
 from app.notify import Notifier
 from app.tui.errors import describe, report
 from app.tui.screens.history import HistoryScreen
@@ -56,10 +57,17 @@ class FocusApp(App[None]):
     CSS_PATH = str(Path(__file__).with_name("app.tcss"))
     TITLE = "Focus"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("h", "history", "History", id="history"),
-        Binding("g", "stats", "Stats", id="stats"),
-        Binding("q", "quit", "Quit", id="quit"),
-        Binding("ctrl+p", "command_palette", "", id="command_palette", show=False, priority=True),
+        Binding(DEFAULT_KEYS["history"], "history", "History", id="history"),
+        Binding(DEFAULT_KEYS["stats"], "stats", "Stats", id="stats"),
+        Binding(DEFAULT_KEYS["quit"], "quit", "Quit", id="quit"),
+        Binding(
+            DEFAULT_KEYS["command_palette"],
+            "command_palette",
+            "",
+            id="command_palette",
+            show=False,
+            priority=True,
+        ),
     ]
 
     def __init__(
@@ -109,26 +117,9 @@ class FocusApp(App[None]):
                 severity="warning",
             )
 
-    def binding_ids(self) -> set[str]:
-        found = set()
-        for node in (FocusApp, TimerScreen, HistoryScreen, StatsScreen):
-            for binding in node.BINDINGS:
-                if isinstance(binding, Binding) and binding.id:
-                    found.add(binding.id)
-        return found
-
     def _apply_keymap(self) -> None:
-        known = self.binding_ids()
-        unknown = sorted(k for k in self.settings.keys if k not in known)
-        if unknown:
-            self.notify(
-                f"[keys] has unknown binding ids: {', '.join(unknown)}. "
-                f"Known ids: {', '.join(sorted(known))}.",
-                title="Configuration",
-                severity="warning",
-                timeout=12,
-            )
-        self.set_keymap({k: v for k, v in self.settings.keys.items() if k in known})
+        # `[keys]` was checked against app.keymap when the settings were loaded.
+        self.set_keymap(dict(self.settings.keys))
 
     # -- the store ---------------------------------------------------------------------
 
@@ -177,12 +168,8 @@ class FocusApp(App[None]):
         getattr(self.timer_screen, f"action_{name}")()
 
     def key_for(self, binding_id: str) -> str:
-        for node in (FocusApp, TimerScreen):
-            for binding in node.BINDINGS:
-                if isinstance(binding, Binding) and binding.id == binding_id:
-                    keys = self.settings.keys.get(binding_id, binding.key)
-                    return keys.split(",")[0].strip()
-        return ""
+        keys = self.settings.keys.get(binding_id, DEFAULT_KEYS.get(binding_id, ""))
+        return keys.split(",")[0].strip()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         for binding_id, title, help_text in COMMANDS:

@@ -29,6 +29,6 @@ def app_factory(db_path: Path, clock: FakeClock, bin_dir: Path) -> AppFactory:
     """`app_factory(timer={"focus_minutes": 1})` builds an app with those settings."""
 
     def build(settings: Settings | None = None, **sections: Any) -> FocusApp:
-        return make_app(db_path, clock, settings or Settings(**sections), bin_dir)
+        return make_app(db_path, clock, settings or Settings.from_mapping(sections), bin_dir)
 
     return build

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from app.clock import FakeClock
-from app.config import Settings
 from app.domain.models import Status
 from tests.tui.conftest import AppFactory
 from tests.tui.helpers import (
@@ -107,7 +106,7 @@ async def test_a_session_that_ran_out_while_closed_is_reported_on_reopen(
 async def test_a_suspend_is_handled_per_sleep_policy(
     app_factory: AppFactory, clock: FakeClock, policy: str
 ) -> None:
-    app = app_factory(Settings(timer={"sleep_policy": policy}))
+    app = app_factory(timer={"sleep_policy": policy})
     async with app.run_test(size=(80, 24)) as pilot:
         await start_with_space(pilot)
         await run_clock(pilot, clock, 60)

@@ -7,27 +7,40 @@ import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
+from textual.binding import Binding
 from textual.command import CommandPalette
 
 from app.clock import FakeClock
-from app.config import Settings
 from app.domain.models import Mode, Status
-from app.tui.app import COMMANDS
+from app.keymap import DEFAULT_KEYS
+from app.tui.app import COMMANDS, FocusApp
 from app.tui.screens.dialogs import SleepDialog
+from app.tui.screens.reading import ReadingScreen
+from app.tui.screens.timer import TimerScreen
 from tests.tui.conftest import AppFactory
 from tests.tui.helpers import run_clock, service_of, settle, start_with_space, toasts
 
 
-async def test_keys_can_be_remapped_and_unknown_ids_are_reported(app_factory: AppFactory) -> None:
-    app = app_factory(Settings(keys={"start_pause": "s", "snooze": "z"}))
+def test_the_keymap_table_is_every_binding_id_with_its_default_key() -> None:
+    # The config checks `[keys]` against app.keymap, which must not drift from the screens.
+    found: dict[str, set[str]] = {}
+    for node in (FocusApp, TimerScreen, ReadingScreen):
+        for binding in node.BINDINGS:
+            if isinstance(binding, Binding) and binding.id:
+                found.setdefault(binding.id, set()).add(binding.key)
+    assert found == {binding: {key} for binding, key in DEFAULT_KEYS.items()}
+
+
+async def test_keys_can_be_remapped(app_factory: AppFactory) -> None:
+    app = app_factory(keys={"start_pause": "s"})
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.press("s")
         await settle(pilot)
         session = await service_of(app).status()
         assert session is not None and session.status is Status.ACTIVE
-        warnings = [m for t, m in toasts(app) if t == "Configuration"]
-        assert len(warnings) == 1 and "snooze" in warnings[0]
+        assert app.key_for("start_pause") == "s" and app.key_for("quit") == "q"
+        assert not [m for t, m in toasts(app) if t == "Configuration"]
 
 
 async def test_the_command_palette_lists_every_action(app_factory: AppFactory) -> None:
