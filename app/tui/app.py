@@ -189,7 +189,12 @@ def _open_with(config: str | None, db: str | None, settings: Settings, clock: Cl
         # SQLAlchemy and Alembic take a while to import: load them off the event loop.
         boot = await asyncio.to_thread(importlib.import_module, "app.bootstrap")
         container: Container = await boot.bootstrap(
-            config, db, clock=clock, settings=settings, on_hook_failure=on_hook_failure
+            config,
+            db,
+            clock=clock,
+            settings=settings,
+            on_hook_failure=on_hook_failure,
+            threaded=True,
         )
         return container
 
