@@ -10,6 +10,7 @@ from pathlib import Path
 
 from app.clock import Clock, SystemClock
 from app.config import (
+    WEEKDAYS,
     Settings,
     default_db_path,
     load_settings,
@@ -50,6 +51,7 @@ def timer_rules(settings: Settings) -> TimerRules:
         long_break=timedelta(seconds=round(t.long_break_minutes * 60)),
         long_break_every=t.long_break_every,
         max_pause=timedelta(seconds=round(t.max_pause_minutes * 60)),
+        week_start=WEEKDAYS.index(settings.general.week_start),
     )
 
 

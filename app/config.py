@@ -223,6 +223,9 @@ class _Section:
             raise ConfigError(_one_line("invalid settings: " + "; ".join(problems)))
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
 @dataclass(frozen=True)
 class GeneralSettings(_Section):
     """`[general]`: the time zone and the database file."""
@@ -235,6 +238,11 @@ class GeneralSettings(_Section):
         "",
         "SQLite file, relative to the config file's directory (`~` expanded); empty: the "
         "platform data directory. `--db` / FOCUS_DB win.",
+    )
+    week_start: str = _f(
+        "monday",
+        "The first day of a week in stats (this week's totals).",
+        choices=WEEKDAYS,
     )
 
 

@@ -44,6 +44,8 @@ class TimerRules:
     long_break: timedelta = timedelta(minutes=15)
     long_break_every: int = 4
     max_pause: timedelta = timedelta(minutes=120)
+    week_start: int = 0
+    """The first day of a week in stats, as `date.weekday()` counts (0 is Monday)."""
 
     def default_for(self, mode: Mode) -> timedelta:
         return {
@@ -337,7 +339,7 @@ class FocusService:
         await self.settle()
         # Days are the days of the zone the cache is filed in, whatever this process's zone.
         today = self.clock.now().astimezone(await self.repo.filing_zone()).date()
-        week_start = today - timedelta(days=today.weekday())
+        week_start = today - timedelta(days=(today.weekday() - self.rules.week_start) % 7)
         since = min(week_start, today - timedelta(days=max(days, 1) - 1))
         by_day: dict[date, Bucket] = {}
         today_b = week_b = today_f = week_f = Bucket()

@@ -267,3 +267,26 @@ async def test_a_day_the_zone_skipped_does_not_break_a_streak(db_path: Path) -> 
         assert (stats.streak.current, stats.streak.longest) == (4, 4)
     finally:
         await repo.close()
+
+
+@pytest.mark.parametrize(("week_start", "week_days"), [(0, 2), (6, 3), (1, 1)])
+async def test_the_week_starts_on_the_configured_day(
+    db_path: Path, week_start: int, week_days: int
+) -> None:
+    """Sessions on Sunday 03-01, Monday 03-02 and Tuesday 03-03 (today): the week holds the
+    days from the configured first day on."""
+    from app.services import TimerRules
+
+    clock = FakeClock(datetime(2026, 3, 1, 9, 0, tzinfo=UTC))
+    repo = await open_repository(db_path, UTC_ZONE, clock.now())
+    service = FocusService(repo, clock, UTC_ZONE, TimerRules(week_start=week_start))
+    try:
+        for _ in range(3):
+            await service.start(minutes=25)
+            clock.advance(minutes=25)
+            await service.complete()
+            clock.advance(days=1, minutes=-25)
+        clock.advance(days=-1)
+        assert (await service.stats()).week_focus.completed == week_days
+    finally:
+        await repo.close()
