@@ -40,5 +40,5 @@ def test_wheel_ships_migrations_styles_and_the_console_script(tmp_path: Path) ->
     ):
         assert needed in names, needed
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "focus = app.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "focus = app.quick:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
     assert not any(n.startswith("tests/") for n in names)
