@@ -1,4 +1,8 @@
-"""Human-readable CLI output: short lines a person can read at a glance."""
+"""Human-readable CLI output: short lines a person can read at a glance.
+
+Every piece of user data (titles, tags, reasons) goes through `visible` on its way in: a
+title holding an escape sequence is shown as `\\x1b[2J`, never sent to the terminal.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from datetime import datetime, tzinfo
 from app.domain import timer
 from app.domain.models import Bucket, Completion, Session, Stats, Status
 from app.presenters import clock_text
+from app.textsafe import visible
 
 
 def minutes(seconds: float) -> str:
@@ -21,10 +26,14 @@ def left(s: Session, now: datetime) -> str:
 def label(s: Session) -> str:
     text = s.mode.label
     if s.task_title:
-        text += f' "{s.task_title}"'
+        text += f' "{visible(s.task_title)}"'
     if s.tags:
-        text += " " + " ".join(f"#{t}" for t in s.tags)
+        text += " " + tags_text(s.tags)
     return text
+
+
+def tags_text(tags: tuple[str, ...]) -> str:
+    return " ".join(f"#{visible(t)}" for t in tags)
 
 
 def local(instant: datetime | None, zone: tzinfo, fmt: str = "%H:%M") -> str:
@@ -63,7 +72,7 @@ def history_table(sessions: list[Session], zone: tzinfo) -> str:
         return "No sessions yet."
     lines = [f"{'started':16}  {'mode':11}  {'status':9}  {'focused':>7}  {'xp':>4}  task"]
     for s in sessions:
-        task = (s.task_title or "") + "".join(f" #{t}" for t in s.tags)
+        task = visible(s.task_title or "") + "".join(f" #{visible(t)}" for t in s.tags)
         lines.append(
             f"{local(s.started_at, zone, '%Y-%m-%d %H:%M'):16}  {s.mode.value:11}  "
             f"{s.status.value:9}  {int(s.focused.total_seconds()) // 60:>5}m  "
@@ -97,15 +106,17 @@ def stats_text(s: Stats) -> str:
     if s.by_task:
         lines.append(
             "Top tasks: "
-            + ", ".join(f"{k} ({minutes(b.focused_seconds)})" for k, b in s.by_task[:5])
+            + ", ".join(f"{visible(k)} ({minutes(b.focused_seconds)})" for k, b in s.by_task[:5])
         )
     if s.by_tag:
         lines.append(
             "Top tags:  "
-            + ", ".join(f"#{k} ({minutes(b.focused_seconds)})" for k, b in s.by_tag[:5])
+            + ", ".join(f"#{visible(k)} ({minutes(b.focused_seconds)})" for k, b in s.by_tag[:5])
         )
     if s.abandon_reasons:
-        lines.append("Abandoned: " + ", ".join(f"{k} ({n})" for k, n in s.abandon_reasons[:5]))
+        lines.append(
+            "Abandoned: " + ", ".join(f"{visible(k)} ({n})" for k, n in s.abandon_reasons[:5])
+        )
     return "\n".join(lines)
 
 
@@ -113,5 +124,5 @@ def statusline(s: Session | None, now: datetime) -> str:
     if s is None:
         return ""
     icon = "▶" if s.status is Status.ACTIVE else "⏸"
-    task = f" {s.task_title}" if s.task_title else ""
+    task = f" {visible(s.task_title)}" if s.task_title else ""
     return f"{icon} {s.mode.label} {clock_text(timer.remaining(s, now))}{task}"

@@ -137,3 +137,20 @@ EXPORT_FIELDS = (
     "xp_awarded",
     "coins_awarded",
 )
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet takes for the start of a formula (OWASP's CSV injection list)."""
+
+
+def csv_cell(value: Any) -> Any:
+    """A text cell that would start a formula gets a leading `'`; anything else is as is."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_row(s: Session, now: datetime) -> dict[str, Any]:
+    """One export row: the session's fields, tags space-separated, no cell a formula."""
+    row = session_dict(s, now)
+    row["tags"] = " ".join(row["tags"])
+    return {key: csv_cell(row[key]) for key in EXPORT_FIELDS}

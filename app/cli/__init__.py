@@ -15,10 +15,10 @@ import sys
 from collections.abc import Sequence
 
 from app.cli import admin, reading, sessions
-from app.cli.context import Handler
+from app.cli.context import Handler, OutputError, say
 from app.cli.export import export
 from app.cli.parser import build_parser
-from app.domain.errors import FocusError, StorageError
+from app.domain.errors import FocusError, UsageError
 
 __all__ = ["build_parser", "main"]
 
@@ -48,16 +48,37 @@ def _open_tui(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    code = _dispatch(argv)
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()  # buffered output fails here, not at exit with a traceback
+    except OSError as exc:
+        _discard_stdout()
+        if code == 0:
+            if not isinstance(exc, BrokenPipeError):
+                say(f"cannot write the output: {exc.strerror or exc}")
+            code = 1
+    return code
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if sys.stdout is None:
+            raise UsageError("standard output is closed")
         if args.command is None:
             return _open_tui(args)
         return COMMANDS[args.command](args)
+    except BrokenPipeError:  # the reader went away (`focus history | head -1`): say nothing
+        _discard_stdout()
+        return 1
     except FocusError as exc:
-        sys.stderr.write(f"focus: {exc.message}\n")
+        if isinstance(exc, OutputError):
+            _discard_stdout()
+        say(exc.message)
         return exc.exit_code
     except KeyboardInterrupt:
-        sys.stderr.write("focus: interrupted\n")
+        say("interrupted")
         return 130
     except Exception as exc:
         if os.environ.get("FOCUS_DEBUG"):
@@ -65,18 +86,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _unexpected(exc)
 
 
-def _unexpected(exc: Exception) -> int:
-    from sqlalchemy.exc import OperationalError
+def _discard_stdout() -> None:
+    """Point standard output at /dev/null, so what is still buffered is dropped at exit."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (a test's capture): nothing is flushed to a descriptor
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
-    if isinstance(exc, OperationalError) and "locked" in str(exc.orig):
-        sys.stderr.write("focus: the database is busy (locked by another process); try again\n")
-        return 1
-    if isinstance(exc, OperationalError | OSError):
-        err = StorageError(f"database error: {getattr(exc, 'orig', None) or exc}")
-        sys.stderr.write(f"focus: {err.message}\n")
-        return err.exit_code
-    sys.stderr.write(
-        f"focus: unexpected error: {type(exc).__name__}: {exc} "
-        "(set FOCUS_DEBUG=1 for a traceback)\n"
-    )
+
+def _unexpected(exc: Exception) -> int:
+    if isinstance(exc, OSError):  # a file the store or a handler could not use
+        where = f": {os.fsdecode(exc.filename)}" if exc.filename else ""
+        say(f"{exc.strerror or exc}{where}")
+        return 2
+    say(f"unexpected error: {type(exc).__name__}: {exc} (set FOCUS_DEBUG=1 for a traceback)")
     return 1

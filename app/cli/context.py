@@ -12,6 +12,9 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from app.domain.errors import FocusError
+from app.textsafe import visible
+
 if TYPE_CHECKING:
     from app.bootstrap import Container
     from app.hooks import HookResult
@@ -22,16 +25,42 @@ StoreHandler = Callable[[argparse.Namespace, "Container"], Awaitable[None]]
 """A command body that runs with the app built by `bootstrap`, inside one event loop."""
 
 
+class OutputError(FocusError):
+    """Standard output could not be written (a full disk, an I/O error); exit status 1."""
+
+    title = "Output"
+
+
+def write_stdout(text: str) -> None:
+    """Write to standard output; a failure is one OutputError, a broken pipe stays itself."""
+    try:
+        sys.stdout.write(text)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write the output: {exc.strerror or exc}") from None
+
+
+def say(message: str) -> None:
+    """One line on stderr, safe for the terminal (messages quote paths and user input)."""
+    if sys.stderr is not None:
+        sys.stderr.write(f"focus: {visible(message)}\n")
+
+
 def emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
-    """`data` as JSON with `--json`, else `text` (nothing when it is empty)."""
+    """`data` as JSON with `--json`, else `text` (nothing when it is empty).
+
+    JSON escapes every control character itself; the text is passed through `visible` line
+    by line, so no path or title in it can drive the terminal.
+    """
     if getattr(args, "json", False):
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        write_stdout(json.dumps(data, indent=2) + "\n")
     elif text:
-        sys.stdout.write(text + "\n")
+        write_stdout("\n".join(visible(line) for line in text.split("\n")) + "\n")
 
 
 def hook_warning(result: HookResult) -> None:
-    sys.stderr.write(f"focus: warning: {result.describe()}\n")
+    say(f"warning: {result.describe()}")
 
 
 def with_store(*, readonly: bool) -> Callable[[StoreHandler], Handler]:

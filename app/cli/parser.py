@@ -18,7 +18,28 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error as one line and exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see {self.prog} --help)")
+        # argparse says "argument --tag: ..."; the option name alone reads better.
+        raise UsageError(f"{message.removeprefix('argument ')} (see {self.prog} --help)")
+
+
+def text(value: str) -> str:
+    """An argparse type for every free-text option: refuse bytes that were not UTF-8.
+
+    Python decodes such argv bytes to lone surrogates, which no database or terminal can
+    take; storing one would break every later command that reads it back.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError("not valid UTF-8 text") from None
+    return value
+
+
+def path(value: str) -> str:
+    """An argparse type for file paths: any bytes the OS allows, but not nothing."""
+    if not value:
+        raise argparse.ArgumentTypeError("empty path")
+    return value
 
 
 def _bounded(
@@ -62,12 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--config",
         metavar="PATH",
+        type=path,
         default=argparse.SUPPRESS,
         help="config file (default: $FOCUS_CONFIG, then the user config dir)",
     )
     common.add_argument(
         "--db",
         metavar="PATH",
+        type=path,
         default=argparse.SUPPRESS,
         help="SQLite database (default: $FOCUS_DB, then the user data dir)",
     )
@@ -89,9 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("start", "start a session")
     p.add_argument("--mode", choices=MODES, default="focus", help="session mode (default focus)")
     p.add_argument("--minutes", type=_minutes, help="length in minutes (default from config)")
-    p.add_argument("--task", metavar="TEXT", help="what this session is for")
+    p.add_argument("--task", type=text, metavar="TEXT", help="what this session is for")
     p.add_argument(
         "--tag",
+        type=text,
         action="append",
         default=[],
         metavar="T",
@@ -104,19 +128,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("minutes", type=_minutes, metavar="MINUTES")
     add("complete", "complete the open session now (rewards the time actually focused)")
     p = add("abandon", "abandon the open session (no reward)")
-    p.add_argument("--reason", metavar="TEXT", help="why, for your stats")
+    p.add_argument("--reason", type=text, metavar="TEXT", help="why, for your stats")
     add("status", "show the open session and its remaining time")
     p = add("history", "list sessions, newest first, a page at a time")
     p.add_argument("--limit", type=_limit, default=25, metavar="N", help="page size (1-1000)")
-    p.add_argument("--before", metavar="CURSOR", help="next_cursor of the previous page")
+    p.add_argument("--before", type=text, metavar="CURSOR", help="next_cursor of the previous page")
     p.add_argument("--status", choices=[s.value for s in Status], action="append", default=[])
     p.add_argument("--mode", choices=MODES, action="append", default=[])
     p = add("stats", "totals, today, this week, level, streaks, top tasks and tags")
     p.add_argument("--days", type=_limit, default=30, metavar="N", help="days in by_day")
     p = add("export", "export all sessions as CSV or JSON")
-    p.add_argument("--format", choices=["csv", "json"], default="csv")
-    p.add_argument("--output", metavar="FILE", help="write here instead of stdout")
-    p.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    p.add_argument(
+        "--format",
+        choices=["csv", "json"],
+        help="csv (the default) or json (the default with --json, which also prints the "
+        "summary line as JSON)",
+    )
+    p.add_argument(
+        "--output",
+        type=path,
+        metavar="FILE",
+        help="write here instead of stdout ('-' is stdout); a file is replaced atomically, a "
+        "symlink's target is replaced, a device or FIFO is written through",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="replace FILE if it exists (never a database)"
+    )
     add("statusline", "one short line for tmux or a status bar (empty when idle)")
     p = add("demo", "the whole session lifecycle, accelerated, on a throwaway database")
     p.add_argument(

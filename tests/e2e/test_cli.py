@@ -162,7 +162,6 @@ def test_second_start_is_refused_and_force_abandons_the_old_one(focus: Focus) ->
         (["extend"], "MINUTES"),
         (["history", "--limit", "0"], "--limit"),
         (["history", "--limit", "many"], "many"),
-        (["history", "--before", "garbage"], "cursor"),
         (["export", "--format", "xml"], "xml"),
         (["config", "edit"], "edit"),
         (["db", "drop"], "drop"),
@@ -171,8 +170,12 @@ def test_second_start_is_refused_and_force_abandons_the_old_one(focus: Focus) ->
 def test_bad_usage_is_exit_2_with_one_line(focus: Focus, args: list[str], needle: str) -> None:
     message = assert_one_line_error(focus(*args), 2)
     assert needle in message
-    if args[:2] != ["history", "--before"]:
-        assert not focus.db.exists()  # refused before any database is touched
+    assert not focus.db.exists()  # refused before any database is touched
+
+
+def test_a_bad_history_cursor_is_exit_2(focus: Focus) -> None:
+    focus.json("db", "upgrade")
+    assert "cursor" in assert_one_line_error(focus("history", "--before", "garbage"), 2)
 
 
 def test_bad_usage_with_an_open_session_changes_nothing(focus: Focus) -> None:
@@ -298,8 +301,9 @@ def test_focus_db_and_focus_config_from_the_environment(focus: Focus) -> None:
         "db_path": str(env_db),
     }
     assert focus.json("status", db=False, env=env)["session"]["id"] == started["id"]
-    # --db wins over FOCUS_DB.
-    assert focus.json("status", env=env) == {"session": None}
+    # --db wins over FOCUS_DB (and a reading command does not create it).
+    message = assert_one_line_error(focus("status", env=env), 2)
+    assert str(focus.db) in message and "does not exist" in message
     brk = focus.json("start", "--mode", "short_break", env=env)["session"]
     assert brk["duration_seconds"] == 7 * 60
     # A value from the environment overrides the file.
@@ -335,9 +339,13 @@ def test_global_options_before_and_after_the_command(focus: Focus) -> None:
 
 
 def test_status_with_no_session(focus: Focus) -> None:
-    assert focus.json("status") == {"session": None}  # creates the database
-    assert focus.db.exists()
-    assert focus.json("status") == {"session": None}  # the read-only quick path
+    # Reading commands never create the database: a missing one is named, exit 2.
+    for proc in focus.many([[c] for c in ("status", "statusline", "history", "stats", "export")]):
+        message = assert_one_line_error(proc, 2)
+        assert str(focus.db) in message and "does not exist" in message, proc.args
+    assert not focus.db.exists()
+    focus.json("db", "upgrade")
+    assert focus.json("status") == {"session": None}
     proc = focus("status")
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "No open session.\n", "")
     proc = focus("statusline")
@@ -473,6 +481,7 @@ def test_export_to_a_file_refuses_to_overwrite_without_force(
 
 
 def test_export_of_an_empty_history(focus: Focus) -> None:
+    focus.json("db", "upgrade")
     assert json.loads(focus("export", "--format", "json").stdout) == []
     lines = focus("export", "--format", "csv").stdout.splitlines()
     assert len(lines) == 1 and lines[0].startswith("id,")

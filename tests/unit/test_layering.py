@@ -20,6 +20,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 HEADLESS = [
     "app.cli",
+    "app.cli.parser",
+    "app.cli.context",
+    "app.cli.sessions",
+    "app.cli.reading",
+    "app.cli.export",
+    "app.cli.admin",
+    "app.textsafe",
     "app.services",
     "app.bootstrap",
     "app.config",

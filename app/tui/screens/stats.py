@@ -15,6 +15,7 @@ from textual.widgets import Footer, Header, Static
 from app.domain import timer
 from app.domain.models import Bucket, Session, Stats
 from app.presenters import clock_text
+from app.textsafe import visible
 from app.tui.errors import report
 from app.tui.screens.reading import ReadingScreen
 from app.tui.text import MODE_TITLES, minutes_text, rate_text
@@ -41,7 +42,7 @@ def top_table(title: str, rows: list[tuple[str, str, str]], empty: str) -> Table
     table.add_column("n", justify="right", header_style="dim")
     table.add_column("min", justify="right", header_style="dim")
     for name, count, minutes in rows:
-        table.add_row(name, count, minutes)
+        table.add_row(Text(visible(name)), count, minutes)
     if not rows:
         table.add_row(Text(empty, style="dim"), "", "")
     return table
@@ -140,7 +141,7 @@ class StatsScreen(ReadingScreen):
         reasons.add_column("Abandoned because", ratio=1, no_wrap=True, overflow="ellipsis")
         reasons.add_column("n", justify="right", header_style="dim")
         for reason, count in stats.abandon_reasons[:5]:
-            reasons.add_row(reason, str(count))
+            reasons.add_row(Text(visible(reason)), str(count))
         if not stats.abandon_reasons:
             reasons.add_row(Text("nothing abandoned", style="dim"), "")
         self.query_one("#top-reasons", Static).update(reasons)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Tab, Tabs
 
@@ -18,6 +19,7 @@ from app.config import Settings
 from app.domain import timer
 from app.domain.models import Mode, Session, Status
 from app.presenters import ceil_seconds
+from app.textsafe import visible
 from app.tui.text import MODE_ORDER, MODE_TITLES, local_time
 from app.tui.widgets.countdown import Countdown
 from app.tui.widgets.summary import Summary
@@ -95,13 +97,15 @@ class TimerView(Screen[None]):
         else:
             if not was_open:
                 self._draft = (task.value, tags.value)
-            task.value = session.task_title or ""
-            tags.value = " ".join(f"#{t}" for t in session.tags)
+            # Shown only (the fields are disabled), so escaping never reaches the store.
+            task.value = visible(session.task_title or "")
+            tags.value = visible(" ".join(f"#{t}" for t in session.tags))
             task.disabled = tags.disabled = True
             countdown.total = int(session.target.total_seconds())
             countdown.remaining = ceil_seconds(timer.remaining(session, self.clock.now()))
             countdown.caption = self.caption(session)
-            countdown.border_subtitle = (session.task_title or "")[:40]
+            # Content, not a str: a border title string would be parsed as markup.
+            countdown.border_subtitle = Content(visible((session.task_title or "")[:40]))
         self.refresh_bindings()
 
     def caption(self, session: Session) -> str:

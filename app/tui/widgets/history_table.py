@@ -11,6 +11,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from app.domain.models import Mode, Session, Status
+from app.textsafe import visible
 from app.tui.text import local_stamp
 
 COLUMNS: tuple[tuple[str, str, int], ...] = (
@@ -36,8 +37,10 @@ NEAR_END = 8
 """Ask for the next page when fewer rows than this are left below the view."""
 
 
-def _fit(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _fit(text: str, width: int) -> Text:
+    """User text in a cell: controls escaped, never parsed as markup, cut to `width`."""
+    text = visible(text)
+    return Text(text if len(text) <= width else text[: width - 1] + "…")
 
 
 class HistoryTable(DataTable[str | Text]):
