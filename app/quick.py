@@ -172,7 +172,8 @@ def _open_row(path: Path) -> tuple[Any, ...] | bool | None:
     if not path.is_file():
         return False
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        # Read-write, though it only reads: closing it then removes the -wal and -shm files.
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True)
     except sqlite3.Error:
         return False
     try:

@@ -106,10 +106,7 @@ def _configure(raw: sqlite3.Connection, writable: bool) -> None:
 
 def connect(path: Path, *, writable: bool) -> sqlite3.Connection:
     """A connection to an existing file (never creates one); writes go in `BEGIN IMMEDIATE`.
-
-    Read-only: `mode=ro`, and `immutable=1` where not even the `-shm` file can be made (a
-    read-only mount). The caller translates errors (`translate`).
-    """
+    The caller translates errors (`translate`)."""
 
     def open_uri(uri: str) -> sqlite3.Connection:
         return sqlite3.connect(
@@ -120,10 +117,12 @@ def connect(path: Path, *, writable: bool) -> sqlite3.Connection:
             uri=True,
         )
 
-    if writable:
-        raw = open_uri(file_uri(path, mode="rw"))
-    else:
-        raw = open_uri(file_uri(path, mode="ro"))
+    # Reads open read-write too, and never write: the last connection to close then removes
+    # the -wal and -shm files (a read-only one cannot), so a read leaves nothing behind. A
+    # file that cannot be written is opened read-only, and where not even the -shm file can
+    # be made (a read-only mount), immutable.
+    raw = open_uri(file_uri(path, mode="rw"))
+    if not writable:
         try:
             raw.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.OperationalError as exc:

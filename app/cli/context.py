@@ -63,6 +63,22 @@ def hook_warning(result: HookResult) -> None:
     say(f"warning: {result.describe()}")
 
 
+def _report_reads(args: argparse.Namespace, app: Container) -> None:
+    """Notes (no database yet) and rows that could not be read, as one line each on stderr;
+    a status bar's line stays clean."""
+    if args.command == "statusline":
+        return
+    for note in app.notes:
+        say(f"note: {note}")
+    skipped = app.repo.skipped.ids
+    if skipped:
+        shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+        say(
+            f"warning: skipped {len(skipped)} damaged session row{'s' if len(skipped) > 1 else ''}"
+            f" ({shown}); the others are complete"
+        )
+
+
 def with_store(*, readonly: bool) -> Callable[[StoreHandler], Handler]:
     """Turn an async body into a command: bootstrap (read-only or not), run it, close."""
 
@@ -78,6 +94,7 @@ def with_store(*, readonly: bool) -> Callable[[StoreHandler], Handler]:
             )
             try:
                 await body(args, app)
+                _report_reads(args, app)
             finally:
                 await app.close()
 

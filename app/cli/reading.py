@@ -1,7 +1,6 @@
 """The commands that only read: status, statusline, history and stats.
 
-`status` and `statusline` first try a quick read with the standard `sqlite3` module (no
-SQLAlchemy, no event loop) and fall back to the full store only when that cannot answer.
+`status` and `statusline` are mostly answered by `app.quick` before this module loads.
 """
 
 from __future__ import annotations
@@ -19,36 +18,9 @@ if TYPE_CHECKING:
 
 
 def status(args: argparse.Namespace) -> int:
-    """status and statusline: the open session, or none."""
-    return 0 if _quick_status(args) else _full_status(args)
-
-
-def _quick_status(args: argparse.Namespace) -> bool:
-    """Answer status/statusline without SQLAlchemy when nothing needs writing."""
-    from datetime import timedelta
-
-    from app.clock import SystemClock
-    from app.config import load_settings, resolve_db_path, resolve_timezone
-    from app.domain import timer
-    from storage.peek import PeekUnavailable, peek_open_session
-
-    settings, _ = load_settings(getattr(args, "config", None))
-    path = resolve_db_path(settings, getattr(args, "db", None))
-    try:
-        session = peek_open_session(path)
-    except PeekUnavailable:
-        return False
-    now = SystemClock().now()
-    max_pause = timedelta(minutes=settings.timer.max_pause_minutes)
-    if session is not None and timer.settle(session, now, max_pause) is not session:
-        return False  # it ran out or expired: the full path settles and stores that
-    data = {"session": session_dict(session, now) if session else None}
-    if args.command == "statusline":
-        emit(args, data, out.statusline(session, now))
-    else:
-        zone = resolve_timezone(settings)
-        emit(args, data, out.session_line(session, now, zone) if session else "No open session.")
-    return True
+    """status and statusline: the open session, or none. (The console script answers most of
+    these before this module is even imported: see `app.quick`.)"""
+    return _full_status(args)
 
 
 @with_store(readonly=True)

@@ -23,6 +23,7 @@ from app.config import Settings
 from app.domain.errors import FocusError
 from app.keymap import DEFAULT_KEYS
 from app.notify import Notifier
+from app.textsafe import visible
 from app.tui.errors import describe, report
 from app.tui.screens.history import HistoryScreen
 from app.tui.screens.stats import StatsScreen
@@ -115,6 +116,7 @@ class FocusApp(App[None]):
                 f"Known: {', '.join(sorted(self.available_themes))}.",
                 title="Configuration",
                 severity="warning",
+                markup=False,
             )
 
     def _apply_keymap(self) -> None:
@@ -136,7 +138,13 @@ class FocusApp(App[None]):
         self.timer_screen.connect(self.service)
 
     def hook_failed(self, result: HookResult) -> None:
-        self.notify(result.describe(), title="Hook failed", severity="warning", timeout=8)
+        self.notify(
+            visible(result.describe()),
+            title="Hook failed",
+            severity="warning",
+            timeout=8,
+            markup=False,
+        )
 
     # -- app-wide actions --------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 
 from app.domain.errors import FocusError
+from app.textsafe import visible
 
 
 def describe(exc: BaseException) -> tuple[str, str]:
@@ -29,4 +30,4 @@ def report(node: Widget | App[Any] | Screen[Any], exc: BaseException, action: st
     severity: SeverityLevel = (
         "warning" if isinstance(exc, FocusError) and exc.exit_code == 1 else "error"
     )
-    node.notify(message, title=title, severity=severity, timeout=8)
+    node.notify(visible(message), title=visible(title), severity=severity, timeout=8, markup=False)

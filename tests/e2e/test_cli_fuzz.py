@@ -234,9 +234,6 @@ def resolve(argv: list[str], folder: Path) -> list[str]:
 
 
 State = tuple[tuple[bytes, bytes], set[str]]
-# storage: a read-only open of the WAL database leaves focus.db-wal and focus.db-shm beside
-# it (test_reading_leaves_no_wal_or_shm_file below); not counted here until that is fixed.
-SQLITE_SIDE_FILES = {"focus.db-wal", "focus.db-shm"}
 
 
 TERMINAL_CONTROLS = re.compile(
@@ -258,15 +255,10 @@ def check(
         assert db_state(folder) == before[0], ("a failing command changed the database", where)
     writes_a_file = command == "export" and any(a.startswith("--output") for a in argv)
     if command in READING and not writes_a_file:
-        new = files(folder) - before[1] - SQLITE_SIDE_FILES
+        new = files(folder) - before[1]
         assert not new, ("a reading command created files", sorted(new), where)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="storage: reading a WAL database through the store or the status peek creates "
-    "focus.db-wal and focus.db-shm (read-only opens should create nothing)",
-)
 def test_reading_leaves_no_wal_or_shm_file(seeded: Path, tmp_path: Path) -> None:
     with example_dir(seeded, tmp_path) as folder:
         before = files(folder)

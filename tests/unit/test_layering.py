@@ -38,7 +38,8 @@ HEADLESS = [
     "app.demo",
     "storage.sql",
     "storage.local",
-    "storage.peek",
+    "storage.sqlite",
+    "app.quick",
 ]
 # Libraries that do I/O or belong to other layers; the domain may import none of them.
 NOT_IN_DOMAIN = [
@@ -209,3 +210,39 @@ def test_quick_status_answers_without_sqlalchemy(command: str, cli_env: dict[str
     assert session["status"] == "active" and session["task_title"] == "layering"
     assert _present(modules, "sqlalchemy") == []
     assert _present(modules, "textual") == []
+
+
+def test_lifecycle_commands_load_no_orm_no_migrations_and_no_settings_library(
+    cli_env: dict[str, str],
+) -> None:
+    """`focus pause` bound to a key costs a process start: no SQLAlchemy, Alembic or pydantic
+    (only creating or upgrading a database runs Alembic)."""
+    assert _run_cli(["start"], cli_env)[0] == 0 and _run_cli(["abandon"], cli_env)[0] == 0
+    for args in (["start", "--minutes", "25"], ["pause"], ["resume"], ["complete"]):
+        rc, _, modules = _run_cli(args, cli_env)
+        assert rc == 0, args
+        for package in ("sqlalchemy", "alembic", "pydantic", "pydantic_settings", "textual"):
+            assert _present(modules, package) == [], (args, package)
+
+
+@pytest.mark.parametrize("command", ["status", "statusline"])
+def test_the_status_line_needs_neither_asyncio_nor_the_domain_nor_the_config(
+    command: str, cli_env: dict[str, str]
+) -> None:
+    rc, _, _ = _run_cli(["start", "--minutes", "25"], cli_env)
+    assert rc == 0
+    script = (
+        "import json, sys\n"
+        "from app.quick import answer\n"
+        f"rc = answer([{command!r}])\n"
+        "print('MODULES=' + json.dumps(sorted(sys.modules)))\n"
+        "print('RC=' + str(rc))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=cli_env, capture_output=True, text=True
+    )
+    lines = result.stdout.splitlines()
+    assert "RC=0" in lines, result
+    modules = set(json.loads(next(x for x in lines if x.startswith("MODULES="))[8:]))
+    for package in ("asyncio", "app.domain", "app.config", "app.cli", "dataclasses", "storage.sql"):
+        assert _present(modules, package) == [], package
