@@ -12,7 +12,6 @@ from app.clock import Clock, SystemClock
 from app.config import (
     WEEKDAYS,
     Settings,
-    default_db_path,
     load_settings,
     resolve_db_path,
     resolve_timezone,
@@ -83,7 +82,7 @@ async def bootstrap(
             if db or os.environ.get("FOCUS_DB"):
                 raise MissingDatabaseError(f"database {shown(db_path)} does not exist")
             notes.append(f"no database yet at {shown(db_path)}: nothing recorded so far")
-        elif db_path == default_db_path():
+        elif not (db or os.environ.get("FOCUS_DB") or settings.general.db_path):
             db_path.parent.mkdir(parents=True, exist_ok=True)
     repo = await open_repository(
         db_path,

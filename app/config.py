@@ -1,8 +1,9 @@
 """Settings: a TOML file (optional) plus `FOCUS_*` environment variables, validated.
 
-The file is `--config`, else `$FOCUS_CONFIG`, else `platformdirs.user_config_path("focus")/
-config.toml`; a missing default file means defaults. `FOCUS_<SECTION>` (a JSON object)
-overrides the file key by key, and `FOCUS_<SECTION>__<KEY>` overrides both.
+The file is `--config`, else `$FOCUS_CONFIG`, else `config.toml` in the user config folder
+(`app.paths`: XDG on Linux, platformdirs elsewhere); a missing default file means defaults.
+`FOCUS_<SECTION>` (a JSON object) overrides the file key by key, and `FOCUS_<SECTION>__<KEY>`
+overrides both.
 
 Only the standard library is imported up front, and `tomllib`, `zoneinfo` and `platformdirs`
 only when needed: `focus statusline` runs from a status bar, where pydantic-settings alone
@@ -520,15 +521,15 @@ class _Loader:
 
 
 def default_config_path() -> Path:
-    from platformdirs import user_config_path
+    from app.paths import user_dir
 
-    return user_config_path(APP_NAME) / "config.toml"
+    return Path(user_dir("config")) / "config.toml"
 
 
 def default_db_path() -> Path:
-    from platformdirs import user_data_path
+    from app.paths import user_dir
 
-    return user_data_path(APP_NAME) / "focus.db"
+    return Path(user_dir("data")) / "focus.db"
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> tuple[Path, bool]:

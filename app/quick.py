@@ -15,10 +15,15 @@ import math
 import os
 import sqlite3
 import sys
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
-from pathlib import Path
-from typing import Any
+
+from app.paths import user_dir
+
+TYPE_CHECKING = False  # not `from typing import ...`: importing typing costs this path dearly
+
+if TYPE_CHECKING:  # typing's names and pathlib cost this path a third of its time
+    from collections.abc import Sequence
+    from typing import Any
 
 _COLUMNS = (
     "mode, status, task_title, tags, started_at, updated_at, ends_at, paused_at, "
@@ -46,24 +51,17 @@ def _options(argv: Sequence[str]) -> tuple[str, dict[str, str]] | None:
     return (command, found) if command else None
 
 
-def _home_dir(variable: str, fallback: str) -> Path:
-    value = os.environ.get(variable)
-    return Path(value) if value and os.path.isabs(value) else Path.home() / fallback
-
-
-def _settings(explicit: str | None) -> tuple[Path | None, dict[str, Any]] | None:
+def _settings(explicit: str | None) -> tuple[str | None, dict[str, Any]] | None:
     """(config file or None, {"db_path", "timezone", "max_pause_minutes"}), else None."""
     if any(k.startswith(("FOCUS_GENERAL", "FOCUS_TIMER")) for k in os.environ):
         return None
-    if sys.platform != "linux":
-        return None  # platformdirs knows the other platforms' folders: the full path asks it
     named = explicit or os.environ.get("FOCUS_CONFIG")
-    path = Path(named).expanduser() if named else _home_dir("XDG_CONFIG_HOME", ".config")
-    if not named:
-        path = path / "focus" / "config.toml"
+    default = os.path.join(user_dir("config"), "config.toml")
+    path = os.path.expanduser(named) if named else default
     values: dict[str, Any] = {"db_path": "", "timezone": "", "max_pause_minutes": 120}
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            raw = handle.read()
     except FileNotFoundError:
         return (None, values) if not named else None
     except OSError:
@@ -93,14 +91,25 @@ def _settings(explicit: str | None) -> tuple[Path | None, dict[str, Any]] | None
     return path, values
 
 
-def _db_path(db: str | None, config: Path | None, configured: str) -> Path:
+def _db_path(db: str | None, config: str | None, configured: str) -> str:
     chosen = db or os.environ.get("FOCUS_DB")
     if chosen:
-        return Path(chosen).expanduser()
+        return os.path.expanduser(chosen)
     if configured:
-        path = Path(configured).expanduser()
-        return path if path.is_absolute() or config is None else config.parent / path
-    return _home_dir("XDG_DATA_HOME", ".local/share") / "focus" / "focus.db"
+        path = os.path.expanduser(configured)
+        if os.path.isabs(path) or config is None:
+            return path
+        return os.path.join(os.path.dirname(os.path.abspath(config)), path)
+    return os.path.join(user_dir("data"), "focus.db")
+
+
+_URI_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/")
+
+
+def file_uri(path: str) -> str:
+    """A `file:` URI for `path`, quoted as `pathlib.Path.as_uri` quotes (without pathlib)."""
+    raw = os.fsencode(os.path.realpath(path))
+    return "file://" + "".join(chr(b) if b in _URI_SAFE else f"%{b:02X}" for b in raw)
 
 
 def _instant(text: str | None) -> datetime | None:
@@ -165,15 +174,15 @@ def answer(argv: Sequence[str], now: datetime | None = None) -> int | None:
     return 0
 
 
-def _open_row(path: Path) -> tuple[Any, ...] | bool | None:
+def _open_row(path: str) -> tuple[Any, ...] | bool | None:
     """The open session's row, None when there is none, False when this path cannot tell."""
     from storage.migrations import HEAD
 
-    if not path.is_file():
+    if not os.path.isfile(path):
         return False
     try:
         # Read-write, though it only reads: closing it then removes the -wal and -shm files.
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True)
+        conn = sqlite3.connect(f"{file_uri(path)}?mode=rw", uri=True)
     except sqlite3.Error:
         return False
     try:

@@ -14,31 +14,37 @@ import os
 import sys
 from collections.abc import Sequence
 
-from app.cli import admin, reading, sessions
 from app.cli.context import Handler, OutputError, say
-from app.cli.export import export
 from app.cli.parser import build_parser
 from app.domain.errors import FocusError, UsageError
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS: dict[str, Handler] = {
-    "start": sessions.start,
-    "pause": sessions.pause,
-    "resume": sessions.resume,
-    "extend": sessions.extend,
-    "complete": sessions.complete,
-    "abandon": sessions.abandon,
-    "status": reading.status,
-    "statusline": reading.status,
-    "history": reading.history,
-    "stats": reading.stats,
-    "export": export,
-    "demo": admin.demo,
-    "config": admin.config,
-    "db": admin.db,
+COMMANDS: dict[str, str] = {
+    "start": "sessions.start",
+    "pause": "sessions.pause",
+    "resume": "sessions.resume",
+    "extend": "sessions.extend",
+    "complete": "sessions.complete",
+    "abandon": "sessions.abandon",
+    "status": "reading.status",
+    "statusline": "reading.status",
+    "history": "reading.history",
+    "stats": "reading.stats",
+    "export": "export.export",
+    "demo": "admin.demo",
+    "config": "admin.config",
+    "db": "admin.db",
 }
-"""Each command name and the handler that runs it."""
+"""Each command name and its handler (`module.function` in app.cli), imported when run."""
+
+
+def handler_for(command: str) -> Handler:
+    import importlib
+
+    module, name = COMMANDS[command].split(".")
+    found: Handler = getattr(importlib.import_module(f"app.cli.{module}"), name)
+    return found
 
 
 def _open_tui(args: argparse.Namespace) -> int:
@@ -68,7 +74,7 @@ def _dispatch(argv: Sequence[str] | None) -> int:
             raise UsageError("standard output is closed")
         if args.command is None:
             return _open_tui(args)
-        return COMMANDS[args.command](args)
+        return handler_for(args.command)(args)
     except BrokenPipeError:  # the reader went away (`focus history | head -1`): say nothing
         _discard_stdout()
         return 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from app.domain.errors import FocusError
@@ -79,6 +79,36 @@ def _report_reads(args: argparse.Namespace, app: Container) -> None:
         )
 
 
+def _needs_event_loop(args: argparse.Namespace, readonly: bool) -> bool:
+    """Whether this run may suspend: a hook to run (a subprocess), or a database to create or
+    upgrade (Alembic on SQLAlchemy's async engine). Otherwise every await in the flow is on
+    the inline SQLite store, which never suspends."""
+    from app.bootstrap import load
+    from app.hooks import EVENTS
+    from storage.migrations import HEAD
+    from storage.sqlite import inspect_file
+
+    try:
+        settings, _, db_path = load(getattr(args, "config", None), getattr(args, "db", None))
+        if any(getattr(settings.hooks, event) for event in EVENTS):
+            return True
+        revision = inspect_file(db_path)
+    except FocusError:
+        return True  # bootstrap reports it, the same way on either path
+    return revision != HEAD and not (readonly and revision is None)
+
+
+def _drive(flow: Coroutine[Any, Any, None]) -> None:
+    """Run a flow that never suspends without an event loop: importing and starting asyncio
+    would cost a key-bound `focus pause` more than everything else it does."""
+    try:
+        flow.send(None)
+    except StopIteration:
+        return
+    flow.close()
+    raise RuntimeError("a flow suspended without an event loop")
+
+
 def with_store(*, readonly: bool) -> Callable[[StoreHandler], Handler]:
     """Turn an async body into a command: bootstrap (read-only or not), run it, close."""
 
@@ -99,9 +129,12 @@ def with_store(*, readonly: bool) -> Callable[[StoreHandler], Handler]:
                 await app.close()
 
         def handler(args: argparse.Namespace) -> int:
-            import asyncio
+            if _needs_event_loop(args, readonly):
+                import asyncio
 
-            asyncio.run(run(args))
+                asyncio.run(run(args))
+            else:
+                _drive(run(args))
             return 0
 
         handler.__doc__ = body.__doc__

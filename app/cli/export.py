@@ -77,9 +77,7 @@ async def export(args: argparse.Namespace, app: Container) -> None:
     if target is None:
         write_stdout(data.decode("utf-8"))
         return
-    import asyncio
-
-    await asyncio.to_thread(write_target, target, data)
+    write_target(target, data)  # a command runs alone: nothing waits on this write
     summary = {"output": str(target.shown), "sessions": count, "format": fmt}
     emit(args, summary, f"Exported {count} sessions to {target.shown}")
 

@@ -325,7 +325,7 @@ def test_unexpected_errors_are_one_safe_line(
     def fail(args: object) -> int:
         raise error
 
-    monkeypatch.setitem(app.cli.COMMANDS, "stats", fail)
+    monkeypatch.setattr(app.cli, "handler_for", lambda command: fail)
     assert app.cli.main(["stats"]) == code
     out, err = capsys.readouterr()
     assert (out, err) == ("", line)

@@ -128,3 +128,11 @@ async def test_a_relative_db_path_in_the_config_is_relative_to_the_config(
     monkeypatch.chdir(tmp_path.parent)
     out = _quick(["statusline", "--config", str(config)], clock, capsys)
     assert out == "▶ focus 25:00 here\n"
+
+
+@pytest.mark.parametrize(
+    "name", ["plain.db", "what?.db", "q?mode=ro#frag.db", "100% é.db", "a b.db"]
+)
+def test_the_quick_uri_quotes_as_pathlib_does(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    assert quick.file_uri(str(path)) == path.resolve().as_uri()

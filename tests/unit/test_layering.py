@@ -221,7 +221,7 @@ def test_lifecycle_commands_load_no_orm_no_migrations_and_no_settings_library(
     for args in (["start", "--minutes", "25"], ["pause"], ["resume"], ["complete"]):
         rc, _, modules = _run_cli(args, cli_env)
         assert rc == 0, args
-        for package in ("sqlalchemy", "alembic", "pydantic", "pydantic_settings", "textual"):
+        for package in ("sqlalchemy", "alembic", "pydantic", "textual", "platformdirs", "asyncio"):
             assert _present(modules, package) == [], (args, package)
 
 
@@ -244,5 +244,12 @@ def test_the_status_line_needs_neither_asyncio_nor_the_domain_nor_the_config(
     lines = result.stdout.splitlines()
     assert "RC=0" in lines, result
     modules = set(json.loads(next(x for x in lines if x.startswith("MODULES="))[8:]))
-    for package in ("asyncio", "app.domain", "app.config", "app.cli", "dataclasses", "storage.sql"):
+    for package in (
+        "asyncio",
+        "app.domain",
+        "app.config",
+        "app.cli",
+        "dataclasses",
+        "platformdirs",
+    ):
         assert _present(modules, package) == [], package
