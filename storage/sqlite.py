@@ -8,9 +8,10 @@ leaves this module as one of the domain's errors (busy, damaged, read-only, unav
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -225,6 +226,18 @@ def backup(path: Path, revision: str, now: datetime) -> Path:
     return target
 
 
+@contextlib.contextmanager
+def translated(path: Path) -> Iterator[None]:
+    """`sqlite3` errors leave as domain errors; an integrity error stays itself, for the
+    store to say which constraint it means."""
+    try:
+        yield
+    except sqlite3.IntegrityError:
+        raise
+    except sqlite3.Error as exc:
+        raise translate(exc, path) from None
+
+
 class SyncConn:
     """The store's connection protocol over a `sqlite3` connection, run inline.
 
@@ -237,28 +250,16 @@ class SyncConn:
         self.path = path
 
     async def fetch(self, sql: str, params: Params = ()) -> list[Any]:
-        try:
+        with translated(self.path):
             return self.raw.execute(sql, params).fetchall()
-        except sqlite3.IntegrityError:
-            raise
-        except sqlite3.Error as exc:
-            raise translate(exc, self.path) from None
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        try:
+        with translated(self.path):
             return self.raw.execute(sql, params).rowcount
-        except sqlite3.IntegrityError:
-            raise
-        except sqlite3.Error as exc:
-            raise translate(exc, self.path) from None
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        try:
+        with translated(self.path):
             self.raw.executemany(sql, rows)
-        except sqlite3.IntegrityError:
-            raise
-        except sqlite3.Error as exc:
-            raise translate(exc, self.path) from None
 
     async def close(self) -> None:
         self.raw.close()
@@ -273,31 +274,19 @@ class ThreadConn(SyncConn):
         self.path = path
 
     async def fetch(self, sql: str, params: Params = ()) -> list[Any]:
-        try:
+        with translated(self.path):
             return list(await self.aio.execute_fetchall(sql, params))
-        except sqlite3.IntegrityError:
-            raise
-        except sqlite3.Error as exc:
-            raise translate(exc, self.path) from None
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        try:
+        with translated(self.path):
             cursor = await self.aio.execute(sql, params)
             count: int = cursor.rowcount
             await cursor.close()
             return count
-        except sqlite3.IntegrityError:
-            raise
-        except sqlite3.Error as exc:
-            raise translate(exc, self.path) from None
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        try:
+        with translated(self.path):
             await (await self.aio.executemany(sql, list(rows))).close()
-        except sqlite3.IntegrityError:
-            raise
-        except sqlite3.Error as exc:
-            raise translate(exc, self.path) from None
 
     async def close(self) -> None:
         await self.aio.close()
