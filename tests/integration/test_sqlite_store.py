@@ -521,6 +521,13 @@ def _not_focus_files(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     conn.commit()
     conn.close()
     yield other, "not a Focus database"
+    wal = tmp_path / "other-wal.sqlite"  # another program's database, in WAL mode
+    conn = sqlite3.connect(wal)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.commit()
+    conn.close()
+    yield wal, "not a Focus database"
     broken = tmp_path / "broken.db"
     broken.write_bytes(b"SQLite format 3\x00" + b"\x07" * 200)
     yield broken, "broken.db"
@@ -532,8 +539,9 @@ async def test_files_that_are_not_focus_databases_are_refused_untouched(
     for path, reason in _not_focus_files(tmp_path):
         before = fingerprint(path)
         siblings = sorted(p.name for p in tmp_path.iterdir())
-        with pytest.raises(StorageError, match=reason) as info:
-            await open_repository(path, zone, clock.now())
+        for readonly in (False, True):
+            with pytest.raises(StorageError, match=reason) as info:
+                await open_repository(path, zone, clock.now(), readonly=readonly)
         assert str(path) in info.value.message
         assert "\n" not in info.value.message
         assert info.value.exit_code == 2
