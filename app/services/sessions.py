@@ -6,131 +6,21 @@ nothing was running is completed or expired), so the CLI and the TUI always agre
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta, tzinfo
-from typing import Any
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
 
-from app.clock import Clock
 from app.domain import timer
-from app.domain.errors import ReadOnlyError, RefusedError, UsageError
-from app.domain.models import (
-    Bucket,
-    Completion,
-    HistoryPage,
-    LedgerEntry,
-    Mode,
-    Session,
-    Stats,
-    Status,
-)
-from app.domain.rewards import level_for, reward_for, streak_from_runs, suggest_next_mode
-from app.presenters import clock_text, session_dict
-from storage.repository import Cursor, Repository, Transaction
-
-EventSink = Callable[[str, dict[str, Any]], None]
+from app.domain.errors import ReadOnlyError, RefusedError
+from app.domain.models import Completion, LedgerEntry, Mode, Session, Status
+from app.domain.rewards import level_for, reward_for, streak_from_runs
+from app.presenters import clock_text
+from app.services.base import Flow, ServiceBase
 
 
-@dataclass(frozen=True, slots=True)
-class TimerRules:
-    """The timer settings the flows need (built from the config by the bootstrap)."""
-
-    focus: timedelta = timedelta(minutes=25)
-    short_break: timedelta = timedelta(minutes=5)
-    long_break: timedelta = timedelta(minutes=15)
-    long_break_every: int = 4
-    max_pause: timedelta = timedelta(minutes=120)
-    week_start: int = 0
-    """The first day of a week in stats, as `date.weekday()` counts (0 is Monday)."""
-
-    def default_for(self, mode: Mode) -> timedelta:
-        return {
-            Mode.FOCUS: self.focus,
-            Mode.SHORT_BREAK: self.short_break,
-            Mode.LONG_BREAK: self.long_break,
-        }[mode]
-
-
-def encode_cursor(session: Session) -> str:
-    raw = f"{session.started_at.isoformat()}|{session.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(text: str) -> Cursor:
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
-        started, _, ident = raw.partition("|")
-        instant = datetime.fromisoformat(started)
-        if instant.tzinfo is None:
-            raise ValueError("naive")
-        return Cursor(instant, uuid.UUID(ident))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise UsageError(
-            f"invalid cursor {text!r}; use the next_cursor of a history page"
-        ) from None
-
-
-class _Flow:
-    """One flow's transaction and the events it produced, fired only once it commits."""
-
-    __slots__ = ("committed", "events", "tx")
-
-    def __init__(self, tx: Transaction) -> None:
-        self.tx = tx
-        self.events: list[tuple[str, Session]] = []
-        self.committed = False
-
-    def emit(self, event: str, session: Session) -> None:
-        self.events.append((event, session))
-
-    async def commit(self) -> None:
-        await self.tx.commit()
-        self.committed = True
-
-
-class FocusService:
-    def __init__(
-        self,
-        repo: Repository,
-        clock: Clock,
-        zone: tzinfo,
-        rules: TimerRules | None = None,
-        events: EventSink | None = None,
-    ) -> None:
-        self.repo = repo
-        self.clock = clock
-        self.zone = zone
-        self.rules = rules or TimerRules()
-        self.events = events
-
-    # -- helpers -----------------------------------------------------------------------
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[_Flow]:
-        """One flow: the repository's transaction and the events it produced. The events are
-        fired once it has committed, and dropped if it never does, so concurrent flows (the
-        app's workers) never report or lose each other's changes."""
-        flow = None
-        try:
-            async with self.repo.transaction() as tx:
-                flow = _Flow(tx)
-                yield flow
-        finally:
-            if flow is not None and flow.committed:
-                self._fire(flow.events)
-
-    def _fire(self, events: list[tuple[str, Session]]) -> None:
-        if self.events is None:
-            return
-        now = self.clock.now()
-        for event, session in events:
-            self.events(event, session_dict(session, now))
-
-    async def _award(self, flow: _Flow, before: Session, after: Session) -> Completion:
+class SessionFlows(ServiceBase):
+    async def _award(self, flow: Flow, before: Session, after: Session) -> Completion:
         """Store a completion with its reward, ledger row and rollups in the caller's flow.tx."""
         reward = reward_for(after.mode, int(after.focused.total_seconds()))
         xp_before = await flow.tx.total_xp()
@@ -159,7 +49,7 @@ class FocusService:
         return Completion(after, reward, level, level.level > before_level.level, streak)
 
     async def _settle(
-        self, flow: _Flow, now: datetime
+        self, flow: Flow, now: datetime
     ) -> tuple[Session | None, Session | None, Completion | None]:
         """(open session after settling, session settling just finished, its completion)."""
         current = await flow.tx.open_session()
@@ -175,13 +65,13 @@ class FocusService:
         flow.emit("expire", settled)
         return None, settled, None
 
-    async def _require_open(self, flow: _Flow, now: datetime, action: str) -> Session:
+    async def _require_open(self, flow: Flow, now: datetime, action: str) -> Session:
         current, finished, _ = await self._settle(flow, now)
         return await self._open_or_refuse(flow, current, finished, now, action)
 
     async def _open_or_refuse(
         self,
-        flow: _Flow,
+        flow: Flow,
         current: Session | None,
         finished: Session | None,
         now: datetime,
@@ -310,81 +200,3 @@ class FocusService:
         return after
 
     # -- reads -------------------------------------------------------------------------
-
-    async def history(
-        self,
-        limit: int = 25,
-        before: str | None = None,
-        statuses: tuple[Status, ...] = (),
-        modes: tuple[Mode, ...] = (),
-    ) -> HistoryPage:
-        if not 1 <= limit <= 1000:
-            raise UsageError(f"limit must be between 1 and 1000 (got {limit})")
-        await self.settle()
-        cursor = decode_cursor(before) if before else None
-        rows = await self.repo.history(limit + 1, cursor, statuses, modes)
-        page, more = rows[:limit], len(rows) > limit
-        return HistoryPage(page, encode_cursor(page[-1]) if more and page else None)
-
-    async def iter_all(self) -> AsyncIterator[Session]:
-        await self.settle()
-        async for session in self.repo.iter_sessions():
-            yield session
-
-    def today(self) -> date:
-        """Today in the zone the stats cache is filed in (as last seen in the store)."""
-        return self.clock.now().astimezone(self.repo.zone).date()
-
-    async def stats(self, days: int = 30) -> Stats:
-        await self.settle()
-        # Days are the days of the zone the cache is filed in, whatever this process's zone.
-        today = self.clock.now().astimezone(await self.repo.filing_zone()).date()
-        week_start = today - timedelta(days=(today.weekday() - self.rules.week_start) % 7)
-        since = min(week_start, today - timedelta(days=max(days, 1) - 1))
-        by_day: dict[date, Bucket] = {}
-        today_b = week_b = today_f = week_f = Bucket()
-        for row in await self.repo.rollups("day", since.isoformat()):
-            day = date.fromisoformat(row.key)
-            focus = row.mode is Mode.FOCUS
-            if day >= week_start:
-                week_b += row.counts
-                if focus:
-                    week_f += row.counts
-            if day == today:
-                today_b += row.counts
-                if focus:
-                    today_f += row.counts
-            if focus and day > today - timedelta(days=days):
-                by_day[day] = by_day.get(day, Bucket()) + row.counts
-        by_mode = await self.repo.totals_by_mode()
-        total = sum(by_mode.values(), Bucket())
-        reasons = await self.repo.top("reason", 10)
-        return Stats(
-            total=total,
-            focus=by_mode.get(Mode.FOCUS, Bucket()),
-            today=today_b,
-            week=week_b,
-            today_focus=today_f,
-            week_focus=week_f,
-            by_day=by_day,
-            by_task=await self.repo.top("task", 10),
-            by_tag=await self.repo.top("tag", 10),
-            abandon_reasons=[(k, b.abandoned) for k, b in reasons],
-            level=level_for(total.xp),
-            streak=streak_from_runs(*await self.repo.focus_day_runs(), today, self.repo.zone),
-            coins=total.coins,
-        )
-
-    async def suggest_next(self, finished: Session) -> Mode:
-        """The mode to offer after `finished`: a long break every Nth completed focus."""
-        if finished.mode is not Mode.FOCUS:
-            return Mode.FOCUS
-        done = 0
-        async for s in self.repo.iter_sessions(page_size=50):
-            if s.status is not Status.COMPLETED:
-                continue
-            if s.mode is Mode.LONG_BREAK or done >= self.rules.long_break_every:
-                break
-            if s.mode is Mode.FOCUS:
-                done += 1
-        return suggest_next_mode(Mode.FOCUS, done, self.rules.long_break_every)
