@@ -13,197 +13,36 @@ cost 0.45 s.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.config_rules import (
+    Invalid,
+    Rule,
+    Secret,
+    convert,
+    key_list,
+    kind_of,
+    known_zone,
+    one_line,
+    secret,
+    setting,
+    show,
+)
 from app.domain.errors import ConfigError, UsageError
 from app.keymap import DEFAULT_KEYS
 
 # `typing` costs a few milliseconds to import and is only needed by the type checker.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
     from typing import Any, TypeVar
     from zoneinfo import ZoneInfo
 
     _T = TypeVar("_T")
 
 APP_NAME = "focus"
-
-
-class Secret:
-    """A string kept out of reprs and logs; `get_secret_value()` reveals it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def get_secret_value(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    def __str__(self) -> str:
-        return "**********"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """What one key accepts. Every check, the example-file test and the fuzz test read these."""
-
-    kind: type
-    doc: str
-    gt: float | None = None
-    ge: float | None = None
-    le: float | None = None
-    choices: tuple[str, ...] = ()
-    check: Callable[[str], str | None] | None = None
-
-
-class _Invalid(Exception):
-    """A value refused by its rule; the message completes "<key>: ..."."""
-
-
-# -- checking one value ------------------------------------------------------------------------
-
-_KINDS = {
-    "bool": "a boolean",
-    "int": "an integer",
-    "float": "a float",
-    "str": "a string",
-    "list": "an array",
-    "dict": "a table",
-    "datetime": "a date-time",
-    "date": "a date",
-    "time": "a time",
-    "NoneType": "null",
-}
-_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
-_BREAKS = str.maketrans(
-    {c: c.encode("unicode_escape").decode() for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
-)
-
-
-def _one_line(text: str) -> str:
-    return text.translate(_BREAKS)
-
-
-def _kind(value: object) -> str:
-    name = type(value).__name__
-    return _KINDS.get(name, f"a {name}")
-
-
-def _show(value: str) -> str:
-    return repr(value if len(value) <= 60 else value[:57] + "...")
-
-
-def _from_text(kind: type, text: str) -> object:
-    """An environment variable's string as the field's type."""
-    word = text.strip().lower()
-    if kind is bool:
-        if word in _TRUE or word in _FALSE:
-            return word in _TRUE
-        raise _Invalid(f"must be true or false (or 1/0, yes/no), not {_show(text)}")
-    try:
-        return int(word) if kind is int else float(word)
-    except ValueError:
-        noun = "an integer" if kind is int else "a number"
-        raise _Invalid(f"must be {noun}, not {_show(text)}") from None
-
-
-def _bounds(rule: Rule, value: float) -> None:
-    if rule.gt is not None and not value > rule.gt:
-        raise _Invalid(f"must be greater than {rule.gt:g}")
-    if rule.ge is not None and not value >= rule.ge:
-        raise _Invalid(f"must be greater than or equal to {rule.ge:g}")
-    if rule.le is not None and not value <= rule.le:
-        raise _Invalid(f"must be less than or equal to {rule.le:g}")
-
-
-def _convert(rule: Rule, value: object, text: bool) -> Any:
-    """The value as the rule's type, or `_Invalid`. `text`: an env var's string, to parse."""
-    kind = rule.kind
-    if text and kind in (bool, int, float) and isinstance(value, str):
-        value = _from_text(kind, value)
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise _Invalid(f"must be a boolean (true or false), not {_kind(value)}")
-        return value
-    if kind in (int, float):
-        if kind is float and isinstance(value, float) and not math.isfinite(value):
-            raise _Invalid(f"must be a finite number, not {value!r}")
-        if kind is int and isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or (kind is int and isinstance(value, float))
-        ):
-            noun = "an integer" if kind is int else "a number"
-            raise _Invalid(f"must be {noun}, not {_kind(value)}")
-        _bounds(rule, value)  # before float(): a huge int would overflow it
-        return float(value) if kind is float else value
-    if kind is Secret:
-        if value is None:
-            return None
-        if isinstance(value, Secret):
-            value = value.get_secret_value()
-    if not isinstance(value, str):
-        raise _Invalid(f"must be a string, not {_kind(value)}")
-    if "\x00" in value:
-        raise _Invalid("must be text without NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise _Invalid("must be valid text (it holds a lone surrogate)") from None
-    if rule.choices and value not in rule.choices:
-        allowed = ", ".join(repr(c) for c in rule.choices[:-1]) + f" or {rule.choices[-1]!r}"
-        raise _Invalid(f"must be {allowed}, not {_show(value)}")
-    problem = rule.check(value) if rule.check else None
-    if problem:
-        raise _Invalid(problem)
-    if kind is Secret:
-        return Secret(value) if value else None
-    return value
-
-
-def _f(default: _T, doc: str, **limits: Any) -> _T:
-    """A dataclass field with its rule; the kind is the default's (25.0: a float field)."""
-    rule = Rule(type(default), doc, **limits)
-    return field(default=default, metadata={"rule": rule})
-
-
-def _secret(doc: str) -> dict[str, Rule]:
-    """The metadata of a secret; best set from the environment (FOCUS_SYNC__POSTGRES_URL)."""
-    return {"rule": Rule(Secret, doc)}
-
-
-def _known_zone(value: str) -> str | None:
-    if not value:
-        return None
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return f"unknown time zone {_show(value)}"
-    return None
-
-
-def _key_list(value: str) -> str | None:
-    if any(not part.strip() for part in value.split(",")):
-        return 'must be key names separated by commas, e.g. "space,p"'
-    return None
 
 
 class _Section:
@@ -215,13 +54,13 @@ class _Section:
         problems = []
         for key, rule in rules(type(self)).items():
             try:
-                value = _convert(rule, getattr(self, key), text=False)
-            except _Invalid as exc:
+                value = convert(rule, getattr(self, key), text=False)
+            except Invalid as exc:
                 problems.append(f"{self._section}.{key}: {exc}")
             else:
                 object.__setattr__(self, key, value)  # 25 -> 25.0 for a float field
         if problems:
-            raise ConfigError(_one_line("invalid settings: " + "; ".join(problems)))
+            raise ConfigError(one_line("invalid settings: " + "; ".join(problems)))
 
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -232,15 +71,15 @@ class GeneralSettings(_Section):
     """`[general]`: the time zone and the database file."""
 
     _section = "general"
-    timezone: str = _f(
-        "", "IANA time zone for days, weeks and streaks; empty: the system's.", check=_known_zone
+    timezone: str = setting(
+        "", "IANA time zone for days, weeks and streaks; empty: the system's.", check=known_zone
     )
-    db_path: str = _f(
+    db_path: str = setting(
         "",
         "SQLite file, relative to the config file's directory (`~` expanded); empty: the "
         "platform data directory. `--db` / FOCUS_DB win.",
     )
-    week_start: str = _f(
+    week_start: str = setting(
         "monday",
         "The first day of a week in stats (this week's totals).",
         choices=WEEKDAYS,
@@ -252,23 +91,23 @@ class TimerSettings(_Section):
     """`[timer]`: session lengths, the long-break cycle, pauses and suspends."""
 
     _section = "timer"
-    focus_minutes: float = _f(25.0, "Default length of a focus session.", gt=0, le=1440)
-    short_break_minutes: float = _f(5.0, "Default length of a short break.", gt=0, le=1440)
-    long_break_minutes: float = _f(15.0, "Default length of a long break.", gt=0, le=1440)
-    long_break_every: int = _f(
+    focus_minutes: float = setting(25.0, "Default length of a focus session.", gt=0, le=1440)
+    short_break_minutes: float = setting(5.0, "Default length of a short break.", gt=0, le=1440)
+    long_break_minutes: float = setting(15.0, "Default length of a long break.", gt=0, le=1440)
+    long_break_every: int = setting(
         4, "Suggest a long break after this many focus sessions.", ge=1, le=100
     )
-    max_pause_minutes: float = _f(
+    max_pause_minutes: float = setting(
         120.0, "A session paused for longer than this expires (no reward).", gt=0, le=10080
     )
-    sleep_policy: str = _f(
+    sleep_policy: str = setting(
         "pause",
         "What a machine suspend means for a running session: pause it, count it, or ask.",
         choices=("pause", "count", "ask"),
     )
-    auto_start_breaks: bool = _f(False, "Start the suggested break when a focus session ends.")
-    auto_start_focus: bool = _f(False, "Start a focus session when a break ends (TUI).")
-    tick_seconds: float = _f(0.25, "How often the TUI refreshes the time.", ge=0.05, le=5)
+    auto_start_breaks: bool = setting(False, "Start the suggested break when a focus session ends.")
+    auto_start_focus: bool = setting(False, "Start a focus session when a break ends (TUI).")
+    tick_seconds: float = setting(0.25, "How often the TUI refreshes the time.", ge=0.05, le=5)
 
 
 @dataclass(frozen=True)
@@ -276,10 +115,10 @@ class NotifySettings(_Section):
     """`[notify]`: what happens when a session ends."""
 
     _section = "notify"
-    bell: bool = _f(True, "Ring the terminal bell when a session ends.")
-    desktop: bool = _f(True, "Send a desktop notification when a session ends.")
-    sound_file: str = _f("", "Sound file played when a session ends; empty for none.")
-    sound_player: str = _f(
+    bell: bool = setting(True, "Ring the terminal bell when a session ends.")
+    desktop: bool = setting(True, "Send a desktop notification when a session ends.")
+    sound_file: str = setting("", "Sound file played when a session ends; empty for none.")
+    sound_player: str = setting(
         "", "Player for `sound_file`; empty: the first found of paplay, pw-play, aplay, ..."
     )
 
@@ -292,14 +131,14 @@ class HookSettings(_Section):
     """`[hooks]`: shell commands run on session events."""
 
     _section = "hooks"
-    start: str = _f("", _HOOK)
-    pause: str = _f("", _HOOK)
-    resume: str = _f("", _HOOK)
-    extend: str = _f("", _HOOK)
-    complete: str = _f("", _HOOK)
-    abandon: str = _f("", _HOOK)
-    expire: str = _f("", _HOOK)
-    timeout_seconds: float = _f(10.0, "A hook running longer is stopped.", gt=0, le=600)
+    start: str = setting("", _HOOK)
+    pause: str = setting("", _HOOK)
+    resume: str = setting("", _HOOK)
+    extend: str = setting("", _HOOK)
+    complete: str = setting("", _HOOK)
+    abandon: str = setting("", _HOOK)
+    expire: str = setting("", _HOOK)
+    timeout_seconds: float = setting(10.0, "A hook running longer is stopped.", gt=0, le=600)
 
 
 @dataclass(frozen=True)
@@ -307,7 +146,7 @@ class TuiSettings(_Section):
     """`[tui]`: the look of the app."""
 
     _section = "tui"
-    theme: str = _f("textual-dark", "Any Textual theme name (textual-dark, nord, ...).")
+    theme: str = setting("textual-dark", "Any Textual theme name (textual-dark, nord, ...).")
 
 
 @dataclass(frozen=True)
@@ -316,9 +155,9 @@ class SyncSettings(_Section):
 
     _section = "sync"
     postgres_url: Secret | None = field(
-        default=None, metadata=_secret("postgresql://user:password@host/db of the shared store.")
+        default=None, metadata=secret("postgresql://user:password@host/db of the shared store.")
     )
-    batch_size: int = _f(1000, "Outbox rows pushed per round trip.", ge=1, le=100_000)
+    batch_size: int = setting(1000, "Outbox rows pushed per round trip.", ge=1, le=100_000)
 
 
 @dataclass(frozen=True)
@@ -326,15 +165,17 @@ class R2Settings(_Section):
     """`[r2]`: Cloudflare R2 for focus music (a later release)."""
 
     _section = "r2"
-    account_id: str = _f("", "Cloudflare account id: https://{account_id}.r2.cloudflarestorage.com")
-    bucket: str = _f("", "The bucket holding the tracks.")
-    access_key_id: str = _f("", "R2 access key id.")
-    secret_access_key: Secret | None = field(default=None, metadata=_secret("R2 secret key."))
-    endpoint_url: str = _f("", "Overrides the R2 endpoint (any S3-compatible server).")
+    account_id: str = setting(
+        "", "Cloudflare account id: https://{account_id}.r2.cloudflarestorage.com"
+    )
+    bucket: str = setting("", "The bucket holding the tracks.")
+    access_key_id: str = setting("", "R2 access key id.")
+    secret_access_key: Secret | None = field(default=None, metadata=secret("R2 secret key."))
+    endpoint_url: str = setting("", "Overrides the R2 endpoint (any S3-compatible server).")
 
 
 _KEY_RULES = {
-    binding: Rule(str, f"Keys for `{binding}` (default {default!r}).", check=_key_list)
+    binding: Rule(str, f"Keys for `{binding}` (default {default!r}).", check=key_list)
     for binding, default in DEFAULT_KEYS.items()
 }
 
@@ -414,8 +255,8 @@ def _check_table(name: str, entries: dict[str, Entry], errors: list[Problem]) ->
             errors.append((origin, f"{name}.{key}", f"unknown key{known}"))
             continue
         try:
-            out[key] = _convert(rule, value, text)
-        except _Invalid as exc:
+            out[key] = convert(rule, value, text)
+        except Invalid as exc:
             errors.append((origin, f"{name}.{key}", str(exc)))
     return out
 
@@ -435,8 +276,8 @@ def _message(errors: list[Problem], path: Path | None) -> str:
     ]
     if in_file:
         head = f"config error in {path}: " if path else "config error: "
-        return _one_line("; ".join([head + "; ".join(in_file), *in_env]))
-    return _one_line("config error: " + "; ".join(in_env))
+        return one_line("; ".join([head + "; ".join(in_file), *in_env]))
+    return one_line("config error: " + "; ".join(in_env))
 
 
 class _Loader:
@@ -453,7 +294,7 @@ class _Loader:
                 self.errors.append((origin, name, "unknown key"))
             elif not isinstance(table, dict):
                 noun = "a table" if origin is None else "a JSON object"
-                self.errors.append((origin, name, f"must be {noun}, not {_kind(table)}"))
+                self.errors.append((origin, name, f"must be {noun}, not {kind_of(table)}"))
             else:
                 for key, value in table.items():
                     self.entries[name][str(key)] = (value, origin, False)
@@ -489,7 +330,7 @@ class _Loader:
             origin = self.entries["general"]["db_path"][1]
             try:
                 checked["general"]["db_path"] = self._db_path(checked["general"]["db_path"], origin)
-            except _Invalid as exc:
+            except Invalid as exc:
                 self.errors.append((origin, "general.db_path", str(exc)))
         if self.errors:
             raise ConfigError(_message(self.errors, self.path))
@@ -505,15 +346,15 @@ class _Loader:
         try:
             path = Path(value).expanduser()
         except RuntimeError:
-            raise _Invalid("cannot expand ~: no home directory") from None
+            raise Invalid("cannot expand ~: no home directory") from None
         if origin is None and self.path is not None and not path.is_absolute():
             path = self.path.parent.absolute() / path
         try:
             is_dir = path.is_dir()
         except OSError as exc:  # a name too long, a folder we may not read
-            raise _Invalid(f"{_show(str(path))}: {exc.strerror or exc}") from None
+            raise Invalid(f"{show(str(path))}: {exc.strerror or exc}") from None
         if is_dir:
-            raise _Invalid(f"{_show(str(path))} is a directory, not a database file")
+            raise Invalid(f"{show(str(path))} is a directory, not a database file")
         return str(path)
 
 
@@ -546,7 +387,7 @@ def _read_toml(path: Path, named: bool) -> dict[str, Any] | None:
     """The parsed file, or None for a missing default file."""
 
     def fail(problem: str) -> ConfigError:
-        return ConfigError(_one_line(f"config error in {path}: {problem}"))
+        return ConfigError(one_line(f"config error in {path}: {problem}"))
 
     if path.is_dir():
         raise fail("is a directory, not a TOML file")
@@ -554,7 +395,7 @@ def _read_toml(path: Path, named: bool) -> dict[str, Any] | None:
         raw = path.read_bytes()
     except FileNotFoundError:
         if named:
-            raise ConfigError(_one_line(f"config file {path} does not exist")) from None
+            raise ConfigError(one_line(f"config file {path} does not exist")) from None
         return None
     except OSError as exc:
         raise fail(exc.strerror or str(exc)) from None
