@@ -19,7 +19,6 @@ from app.config import (
     SECTIONS,
     GeneralSettings,
     HookSettings,
-    Secret,
     Settings,
     TimerSettings,
     config_path,
@@ -30,6 +29,7 @@ from app.config import (
     resolve_db_path,
     resolve_timezone,
 )
+from app.config_rules import Secret
 from app.domain.errors import ConfigError, UsageError
 from app.keymap import BINDING_IDS
 

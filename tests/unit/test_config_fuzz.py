@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.strategies import DrawFn
 
-from app.config import SECTIONS, Rule, Settings, field_table, load_settings
+from app.config import SECTIONS, Settings, field_table, load_settings
+from app.config_rules import Rule
 from app.domain.errors import ConfigError
 
 TABLE = field_table()
