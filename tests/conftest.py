@@ -68,3 +68,20 @@ def service(
     events: list[tuple[str, dict[str, object]]],
 ) -> FocusService:
     return FocusService(repo, clock, zone, TimerRules(), events=lambda e, s: events.append((e, s)))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """The suite's Postgres server (see tests/pg.py), started on first use."""
+    from tests.pg import server_url
+
+    with server_url() as url:
+        yield url
+
+
+@pytest.fixture
+async def pg_url(pg_server: str) -> str:
+    """A fresh database of this test's own on the suite's Postgres server."""
+    from tests.pg import create_database
+
+    return await create_database(pg_server)
