@@ -287,6 +287,23 @@ class SqlTransaction(_Reads):
         self.committed = True
 
 
+class _RawPosition:
+    """The keyset position of a raw row, as stored (even a row that failed to decode)."""
+
+    __slots__ = ("id_hex", "started_text")
+
+    def __init__(self, started_text: str, id_hex: str) -> None:
+        self.started_text = started_text
+        self.id_hex = id_hex
+
+
+_STARTED = SESSION_COLUMNS.index("started_at")
+
+
+def _cursor_of(row: Sequence[Any]) -> _RawPosition:
+    return _RawPosition(row[_STARTED], row[0])
+
+
 class SqlRepository(_Reads):
     """The store over one database file: reads on `conn`, writes on a second, writable
     connection that a read-only open makes only when something must be written."""
@@ -420,21 +437,6 @@ class SqlRepository(_Reads):
         if self._writer is not None and self._writer is not self.conn:
             await self._writer.close()
         await self.conn.close()
-
-
-def _cursor_of(row: Sequence[Any]) -> Any:
-    return _RawPosition(row[_STARTED], row[0])
-
-
-_STARTED = SESSION_COLUMNS.index("started_at")
-
-
-class _RawPosition:
-    __slots__ = ("id_hex", "started_text")
-
-    def __init__(self, started_text: str, id_hex: str) -> None:
-        self.started_text = started_text
-        self.id_hex = id_hex
 
 
 async def rebuild_rollups(tx: SqlTransaction) -> None:
