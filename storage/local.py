@@ -19,19 +19,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from app.domain.errors import ReadOnlyError, StorageError
 from storage.migrations import HEAD
 from storage.repository import Identity
-from storage.sql import Conn, SqlRepository, rebuild_rollups, set_meta
-from storage.sqlite import backup, inspect_file, open_conn, shown
+from storage.sql import Conn, SqlRepository, rebuild_rollups
+from storage.sqlite import SyncConn, backup, inspect_file, open_conn, shown
 
 
 def zone_name(zone: tzinfo) -> str:
     return getattr(zone, "key", None) or str(zone)
 
 
-class NullConn:
+class NullConn(SyncConn):
     """The connection of a database that does not exist yet: every read is empty."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+
+    async def begin(self) -> None:
+        raise ReadOnlyError(f"no database at {shown(self.path)}")
 
     async def fetch(self, sql: str, params: Any = ()) -> list[Any]:
         if "coalesce(sum(" in sql or "count(*)" in sql:
@@ -197,7 +200,7 @@ async def refile(repo: SqlRepository, zone: tzinfo) -> None:
         if stored is None or zone_name(stored) != zone_name(zone):
             tx.zone = zone
             await rebuild_rollups(tx)
-            await set_meta(tx.conn, "rollup_tz", zone_name(zone))
+            await repo.recorder.record_zone(tx.conn, repo.identity, zone_name(zone))
         await tx.commit()
     repo.zone = zone
 

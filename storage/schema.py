@@ -72,11 +72,17 @@ meta = Table(
     Column("value", Text, nullable=False),
 )
 
+# Every primary, unique and foreign key starts with `user_id`: on a shared server a key
+# error can then never tell one user that another user's row exists (referential checks
+# bypass row-level security), and the schema distributes by `user_id` (Citus).
+# `change_stamp` is the user's change counter at the row's last change on the server (the
+# pull cursor of other devices); NULL on a device for rows not yet pushed.
+
 sessions = Table(
     "sessions",
     metadata,
+    Column("user_id", Uuid, primary_key=True),
     Column("id", Uuid, primary_key=True),
-    Column("user_id", Uuid, nullable=False),
     Column("client_id", Uuid, nullable=False),
     Column("mode", String(16), nullable=False),
     Column("status", String(16), nullable=False),
@@ -101,13 +107,14 @@ sessions = Table(
     Column("version", Integer, nullable=False, server_default="1"),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("change_stamp", BigInteger),
     CheckConstraint("mode IN ('focus', 'short_break', 'long_break')", name="mode"),
     CheckConstraint(
         "status IN ('active', 'paused', 'completed', 'abandoned', 'expired')", name="status"
     ),
     CheckConstraint("planned_seconds > 0", name="planned_positive"),
-    UniqueConstraint("user_id", "id"),
 )
+Index("ix_sessions_change_stamp", sessions.c.user_id, sessions.c.change_stamp)
 Index(
     "ix_sessions_history",
     sessions.c.user_id,
@@ -127,16 +134,18 @@ Index(
 ledger = Table(
     "ledger",
     metadata,
+    Column("user_id", Uuid, primary_key=True),
     Column("id", Uuid, primary_key=True),
-    Column("user_id", Uuid, nullable=False),
     Column("idempotency_key", String(128), nullable=False),
     Column("session_id", Uuid),
     Column("xp", Integer, nullable=False),
     Column("coins", Integer, nullable=False),
     Column("reason", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("change_stamp", BigInteger),
     UniqueConstraint("user_id", "idempotency_key"),
 )
+Index("ix_ledger_change_stamp", ledger.c.user_id, ledger.c.change_stamp)
 
 # A cache of per-day / per-task / per-tag counts, derived from sessions in the same
 # transaction as each terminal transition, so stats stay fast at a million sessions.
@@ -171,8 +180,8 @@ streak_cache = Table(
 libraries = Table(
     "libraries",
     metadata,
+    Column("user_id", Uuid, primary_key=True),
     Column("id", Uuid, primary_key=True),
-    Column("user_id", Uuid, nullable=False),
     Column("name", String(120), nullable=False),
     Column("description", Text, nullable=False, server_default=""),
     Column("library_type", String(32), nullable=False, server_default="music"),
@@ -181,15 +190,15 @@ libraries = Table(
     Column("version", Integer, nullable=False, server_default="1"),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    UniqueConstraint("user_id", "id"),
+    Column("change_stamp", BigInteger),
     UniqueConstraint("user_id", "name"),
 )
 
 tracks = Table(
     "tracks",
     metadata,
+    Column("user_id", Uuid, primary_key=True),
     Column("id", Uuid, primary_key=True),
-    Column("user_id", Uuid, nullable=False),
     Column("library_id", Uuid, nullable=False),
     Column("title", Text, nullable=False),
     Column("local_path", Text),
@@ -201,6 +210,7 @@ tracks = Table(
     Column("upload_state", String(16), nullable=False, server_default="pending"),
     Column("version", Integer, nullable=False, server_default="1"),
     Column("added_at", UTCDateTime, nullable=False),
+    Column("change_stamp", BigInteger),
     ForeignKeyConstraint(
         ["user_id", "library_id"],
         ["libraries.user_id", "libraries.id"],
@@ -234,4 +244,36 @@ sync_state = Table(
     Column("pull_cursor", BigInteger, nullable=False, server_default="0"),
     Column("last_sync_at", UTCDateTime),
     Column("last_error", Text),
+)
+
+# -- the shared server's own tables (present on a device too, and unused there) -------------
+
+# Which login role is which user: written only by `focus server add-user` (the admin);
+# row-level security shows a client role its own row, the one its policies go through.
+users = Table(
+    "focus_users",
+    metadata,
+    Column("user_id", Uuid, primary_key=True),
+    Column("role_name", String(63), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Per user: the change counter (bumped by every write transaction, whose row lock orders
+# them, so stamps follow commit order) and the zone the user's stats cache is filed in.
+user_state = Table(
+    "user_state",
+    metadata,
+    Column("user_id", Uuid, primary_key=True),
+    Column("change_stamp", BigInteger, nullable=False, server_default="0"),
+    Column("rollup_tz", Text),
+)
+
+# Per (user, device): the last outbox mutation applied, advanced in the push's transaction.
+sync_clients = Table(
+    "sync_clients",
+    metadata,
+    Column("user_id", Uuid, primary_key=True),
+    Column("client_id", Uuid, primary_key=True),
+    Column("last_mutation_id", BigInteger, nullable=False, server_default="0"),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

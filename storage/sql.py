@@ -1,23 +1,29 @@
-"""The Repository in plain SQL over a small connection protocol (`storage.sqlite.SyncConn`).
+"""The Repository in plain SQL over a small connection protocol, for SQLite and Postgres.
 
 The statements are written once, in the SQL that SQLite and Postgres share (`ON CONFLICT`,
-row values, partial-index predicates). They run on the standard `sqlite3` module directly:
-a CLI action is then a handful of C calls and one durable commit, and no ORM or async
-driver has to be imported for it (a `focus pause` bound to a key costs a process start).
-The schema itself is SQLAlchemy metadata (`storage.schema`), migrated with Alembic.
+row values, partial-index predicates), with named `:params`. A connection (`Conn`) runs them
+on its driver and converts values both ways: `storage.sqlite.SyncConn` on the standard
+`sqlite3` module (a CLI action is a handful of C calls and one durable commit, with no ORM
+or async driver imported), `storage.postgres.PgConn` on asyncpg.
+
+A transaction is a thin unit of work: it records which entities changed, and the store's
+`Recorder` decides what that means. The device's SQLite store appends outbox rows (the sync
+engine pushes them); Postgres stamps every changed row with the user's change counter
+(other devices pull by it). Rows applied from elsewhere take the same path with `local`
+off: no outbox rows, every cache brought up to date. The schema itself is SQLAlchemy
+metadata (`storage.schema`), migrated with Alembic.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import date, tzinfo
-from pathlib import Path
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,20 +31,19 @@ from app.domain.errors import FocusError, ReadOnlyError, RefusedError, StorageEr
 from app.domain.models import Bucket, LedgerEntry, Mode, Session, Status
 from app.domain.rewards import consecutive, day_runs
 from app.domain.rollup import rollup_entries
-from storage.codec import (
-    SESSION_COLUMNS,
-    ledger_to_row,
-    session_from_sqlite,
-    session_to_row,
-    sqlite_instant,
-    sqlite_row,
-    to_payload,
-)
+from storage.codec import SESSION_COLUMNS, ledger_to_row, session_to_row, to_payload
 from storage.repository import Cursor, Identity, RollupRow
 
 
 class Conn(Protocol):
-    path: Path
+    """One database connection: runs the shared SQL and converts values for its driver."""
+
+    integrity_errors: tuple[type[Exception], ...]
+
+    @property
+    def where(self) -> str:
+        """Where the data lives, as shown to the user (a file, or a server without secrets)."""
+        ...
 
     async def fetch(self, sql: str, params: Any = ()) -> list[Any]: ...
 
@@ -46,7 +51,58 @@ class Conn(Protocol):
 
     async def executemany(self, sql: str, rows: Any) -> None: ...
 
+    async def begin(self) -> None:
+        """Start a write transaction (SQLite: `BEGIN IMMEDIATE`, the write lock up front)."""
+        ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+    def value(self, value: Any) -> Any:
+        """A Python value (UUID, aware datetime, list) as this driver stores it."""
+        ...
+
+    def session(self, values: Sequence[Any]) -> Session:
+        """A session from a row selected as `SESSION_COLUMNS` (ValueError/TypeError if bad)."""
+        ...
+
+    def constraint(self, exc: Exception) -> str:
+        """The name of the unique index or constraint an integrity error is about ('' if none)."""
+        ...
+
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entity a transaction changed: its new state as a row."""
+
+    entity: str
+    entity_id: uuid.UUID
+    version: int
+    row: Mapping[str, Any]
+
+
+class Recorder(Protocol):
+    """What a store does with a transaction's changes, and where it keeps the user's zone."""
+
+    async def begin(self, conn: Conn, identity: Identity) -> tuple[tzinfo | None, int | None]:
+        """Open a write transaction: (the zone the cache is filed in, the change stamp that
+        rows written in it carry, or None)."""
+        ...
+
+    async def finish(self, tx: SqlTransaction) -> None:
+        """Record `tx.changes` before the commit (the outbox on a device)."""
+        ...
+
+    async def recorded_zone(self, conn: Conn, identity: Identity) -> tzinfo | None: ...
+
+    async def record_zone(self, conn: Conn, identity: Identity, zone: str) -> None: ...
+
+    async def pending(self, conn: Conn, identity: Identity) -> int:
+        """Changes not yet pushed anywhere (0 where the store is the shared one)."""
+        ...
 
 
 BUCKET_COLS = ("completed", "abandoned", "expired", "focused_seconds", "xp", "coins")
@@ -56,19 +112,30 @@ OPEN = "status IN ('active', 'paused')"
 
 OPEN_SESSION = f"SELECT {_COLS} FROM sessions WHERE user_id = :uid AND client_id = :cid AND {OPEN}"
 GET_SESSION = f"SELECT {_COLS} FROM sessions WHERE user_id = :uid AND id = :sid"
+_STAMPED = (*SESSION_COLUMNS, "change_stamp")
 INSERT_SESSION = (
-    f"INSERT INTO sessions ({_COLS}) VALUES ({', '.join(':' + c for c in SESSION_COLUMNS)})"
+    f"INSERT INTO sessions ({', '.join(_STAMPED)}) VALUES ({', '.join(':' + c for c in _STAMPED)})"
 )
 # SET names every column; the version guard makes a lost update impossible.
 UPDATE_SESSION = (
     "UPDATE sessions SET "
-    + ", ".join(f"{c} = :{c}" for c in SESSION_COLUMNS if c not in ("id", "user_id"))
+    + ", ".join(f"{c} = :{c}" for c in _STAMPED if c not in ("id", "user_id"))
     + " WHERE user_id = :user_id AND id = :id AND version = :w_version"
 )
-_LEDGER_COLS = ("id", "user_id", "idempotency_key", "session_id", "xp", "coins", "reason")
+_LEDGER_COLS = (
+    "id",
+    "user_id",
+    "idempotency_key",
+    "session_id",
+    "xp",
+    "coins",
+    "reason",
+    "created_at",
+    "change_stamp",
+)
 ADD_LEDGER = (
-    f"INSERT INTO ledger ({', '.join(_LEDGER_COLS)}, created_at) "
-    f"VALUES ({', '.join(':' + c for c in _LEDGER_COLS)}, :created_at) "
+    f"INSERT INTO ledger ({', '.join(_LEDGER_COLS)}) "
+    f"VALUES ({', '.join(':' + c for c in _LEDGER_COLS)}) "
     "ON CONFLICT (user_id, idempotency_key) DO NOTHING"
 )
 ADD_ROLLUP = (
@@ -91,20 +158,12 @@ STORE_RUNS = (
     "VALUES (:uid, :longest, :last_day, :last_run) ON CONFLICT (user_id) DO UPDATE SET "
     "longest = excluded.longest, last_day = excluded.last_day, last_run = excluded.last_run"
 )
-ADD_OUTBOX = (
-    "INSERT INTO outbox (user_id, client_id, entity, entity_id, version, payload, created_at) "
-    "VALUES (:user_id, :client_id, :entity, :entity_id, :version, :payload, :created_at)"
-)
 _ROLLUP_SELECT = f"SELECT dim, key, mode, {', '.join(BUCKET_COLS)} FROM rollups"
 TOP = (
     "SELECT key, "
     + ", ".join(f"sum({c})" for c in BUCKET_COLS)
     + " FROM rollups WHERE user_id = :uid AND dim = :dim GROUP BY key "
     "ORDER BY sum(focused_seconds) DESC, sum(completed + abandoned) DESC, key LIMIT :n"
-)
-SET_META = (
-    "INSERT INTO meta (key, value) VALUES (:key, :value) "
-    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 )
 
 
@@ -128,11 +187,11 @@ class Skipped:
     def __init__(self) -> None:
         self.ids: list[str] = []
 
-    def decode(self, rows: list[Any]) -> list[Session]:
+    def decode(self, conn: Conn, rows: list[Any]) -> list[Session]:
         out = []
         for row in rows:
             try:
-                out.append(session_from_sqlite(row))
+                out.append(conn.session(row))
             except (ValueError, TypeError):
                 self.ids.append(str(row[0]))
         return out
@@ -147,17 +206,18 @@ class _Reads:
 
     @property
     def _me(self) -> dict[str, Any]:
-        return {"uid": self.identity.user_id.hex, "cid": self.identity.client_id.hex}
+        v = self.conn.value
+        return {"uid": v(self.identity.user_id), "cid": v(self.identity.client_id)}
 
     async def _one(self, sql: str, params: dict[str, Any]) -> Session | None:
-        found = self.skipped.decode(await self.conn.fetch(sql, params))
+        found = self.skipped.decode(self.conn, await self.conn.fetch(sql, params))
         return found[0] if found else None
 
     async def open_session(self) -> Session | None:
         return await self._one(OPEN_SESSION, self._me)
 
     async def get_session(self, session_id: uuid.UUID) -> Session | None:
-        return await self._one(GET_SESSION, self._me | {"sid": session_id.hex})
+        return await self._one(GET_SESSION, self._me | {"sid": self.conn.value(session_id)})
 
     async def total_xp(self) -> int:
         return int((await self.conn.fetch(TOTAL_XP, self._me))[0][0])
@@ -171,7 +231,7 @@ async def store_runs(conn: Conn, user_id: uuid.UUID, runs: tuple[int, date | Non
     await conn.execute(
         STORE_RUNS,
         {
-            "uid": user_id.hex,
+            "uid": conn.value(user_id),
             "longest": longest,
             "last_day": last_day.isoformat() if last_day else None,
             "last_run": last_run,
@@ -183,54 +243,76 @@ async def recount_streak(
     conn: Conn, user_id: uuid.UUID, zone: tzinfo
 ) -> tuple[int, date | None, int]:
     """Rebuild the streak cache from the day rollups (after an out-of-order day or a rebuild)."""
-    keys = await conn.fetch(REWARDED_FOCUS_DAYS, {"uid": user_id.hex})
+    keys = await conn.fetch(REWARDED_FOCUS_DAYS, {"uid": conn.value(user_id)})
     runs = day_runs((date.fromisoformat(k[0]) for k in keys), zone)
     await store_runs(conn, user_id, runs)
     return runs
 
 
-class SqlTransaction(_Reads):
-    """One write transaction (`BEGIN IMMEDIATE` on SQLite): its writes, the outbox rows of
-    every change and the caches derived from it, committed together or not at all."""
+def _encode(conn: Conn, row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: conn.value(v) for k, v in row.items()}
 
-    def __init__(self, conn: Conn, identity: Identity, zone: tzinfo, skipped: Skipped) -> None:
+
+def _bucket_rows(conn: Conn, user_id: uuid.UUID, entries: Any) -> list[dict[str, Any]]:
+    uid = conn.value(user_id)
+    return [
+        {"user_id": uid, "dim": d, "key": k, "mode": m} | {c: getattr(b, c) for c in BUCKET_COLS}
+        for d, k, m, b in entries
+    ]
+
+
+class SqlTransaction(_Reads):
+    """One write transaction: its writes and the caches derived from them, committed
+    together or not at all. It records what changed in `changes`; the store's recorder
+    turns them into outbox rows (a device) or has stamped them already (Postgres)."""
+
+    def __init__(
+        self,
+        conn: Conn,
+        identity: Identity,
+        zone: tzinfo,
+        skipped: Skipped,
+        recorder: Recorder,
+        stamp: int | None = None,
+        local: bool = True,
+    ) -> None:
         self.conn = conn
         self.identity = identity
         self.zone = zone
         self.skipped = skipped
+        self.recorder = recorder
+        self.stamp = stamp
+        """The user's change counter this transaction's rows carry (Postgres), else None."""
+        self.local = local
+        """False for rows applied from elsewhere (a pull): recorded nowhere, caches updated."""
         self.committed = False
-        self._outbox: list[dict[str, Any]] = []
+        self.changes: list[Change] = []
         self._streak: tuple[int, date | None, int] | None = None
 
-    def _outbox_row(self, entity: str, entity_id: uuid.UUID, version: int, row: Any) -> Any:
-        return {
-            "user_id": self.identity.user_id.hex,
-            "client_id": self.identity.client_id.hex,
-            "entity": entity,
-            "entity_id": entity_id.hex,
-            "version": version,
-            "payload": to_payload(row),
-            "created_at": sqlite_instant(row.get("updated_at") or row["created_at"]),
-        }
+    def _row(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        return _encode(self.conn, row) | {"change_stamp": self.stamp}
 
     async def insert_session(self, session: Session) -> None:
         row = session_to_row(session)
         try:
-            await self.conn.execute(INSERT_SESSION, sqlite_row(row))
-        except sqlite3.IntegrityError as exc:
-            if "sessions.user_id, sessions.client_id" in str(exc):  # the open-session index
+            await self.conn.execute(INSERT_SESSION, self._row(row))
+        except self.conn.integrity_errors as exc:
+            name = self.conn.constraint(exc)
+            if name == "uq_sessions_open":
                 raise RefusedError("a session is already open on this device") from None
+            if name == "pk_sessions":
+                raise RefusedError(f"session {session.id} already exists") from None
             raise StorageError(f"cannot store the session: {exc}") from None
-        self._outbox.append(self._outbox_row("session", session.id, session.version, row))
+        self.changes.append(Change("session", session.id, session.version, row))
 
     async def update_session(self, before: Session, after: Session) -> None:
         if after.version <= before.version:
             raise ValueError("a change must raise the version")
         row = session_to_row(after)
-        params = sqlite_row(row) | {"w_version": before.version}
+        params = self._row(row) | {"w_version": before.version}
         if await self.conn.execute(UPDATE_SESSION, params) != 1:
             raise RefusedError("the session was changed elsewhere; try again")
-        self._outbox.append(self._outbox_row("session", after.id, after.version, row))
+        self.changes.append(Change("session", after.id, after.version, row))
         if before.status.is_open and after.status.is_terminal:
             await self._add_rollups(after)
 
@@ -238,18 +320,12 @@ class SqlTransaction(_Reads):
         entries = rollup_entries(session, self.zone)
         if not entries:
             return
-        uid = session.user_id.hex
-        values = [
-            {"user_id": uid, "dim": d, "key": k, "mode": m}
-            | {c: getattr(b, c) for c in BUCKET_COLS}
-            for d, k, m, b in entries
-        ]
         new_day = None
         if session.mode is Mode.FOCUS and session.xp_awarded > 0:
             day = next(k for d, k, _, _ in entries if d == "day")
             before = await self.conn.fetch(DAY_XP, self._me | {"day": day})
             new_day = None if before and before[0][0] else date.fromisoformat(day)
-        await self.conn.executemany(ADD_ROLLUP, values)
+        await self.conn.executemany(ADD_ROLLUP, _bucket_rows(self.conn, session.user_id, entries))
         if new_day is not None:
             await self._add_streak_day(new_day)
 
@@ -266,9 +342,9 @@ class SqlTransaction(_Reads):
 
     async def add_ledger(self, entry: LedgerEntry) -> bool:
         row = ledger_to_row(entry)
-        if await self.conn.execute(ADD_LEDGER, sqlite_row(row)) != 1:
+        if await self.conn.execute(ADD_LEDGER, self._row(row)) != 1:
             return False
-        self._outbox.append(self._outbox_row("ledger", entry.id, 1, row))
+        self.changes.append(Change("ledger", entry.id, 1, row))
         return True
 
     async def focus_day_runs(self) -> tuple[int, date | None, int]:
@@ -277,24 +353,21 @@ class SqlTransaction(_Reads):
         return self._streak
 
     async def commit(self) -> None:
-        # The outbox rows of this action go in one statement, in the order they happened.
-        if self._outbox:
-            await self.conn.executemany(
-                ADD_OUTBOX, [r | {"payload": json.dumps(r["payload"])} for r in self._outbox]
-            )
-            self._outbox.clear()
-        await self.conn.execute("COMMIT")
+        if self.local:
+            await self.recorder.finish(self)
+        self.changes.clear()
+        await self.conn.commit()
         self.committed = True
 
 
 class _RawPosition:
     """The keyset position of a raw row, as stored (even a row that failed to decode)."""
 
-    __slots__ = ("id_hex", "started_text")
+    __slots__ = ("id_raw", "started_raw")
 
-    def __init__(self, started_text: str, id_hex: str) -> None:
-        self.started_text = started_text
-        self.id_hex = id_hex
+    def __init__(self, started_raw: Any, id_raw: Any) -> None:
+        self.started_raw = started_raw
+        self.id_raw = id_raw
 
 
 _STARTED = SESSION_COLUMNS.index("started_at")
@@ -305,8 +378,8 @@ def _cursor_of(row: Sequence[Any]) -> _RawPosition:
 
 
 class SqlRepository(_Reads):
-    """The store over one database file: reads on `conn`, writes on a second, writable
-    connection that a read-only open makes only when something must be written."""
+    """The store over one database: reads on `conn`, writes on a second, writable
+    connection where `writer` is given (made only when something must be written)."""
 
     def __init__(
         self,
@@ -315,48 +388,52 @@ class SqlRepository(_Reads):
         zone: tzinfo,
         writer: Callable[[], Any] | None = None,
         concurrent: bool = False,
+        recorder: Recorder | None = None,
     ) -> None:
         self.conn = conn
         self.identity = identity
         self.zone = zone
         self.skipped = Skipped()
+        self.recorder: Recorder = recorder or OutboxRecorder()
         self._make_writer = writer
         self._writer: Conn | None = None if writer else conn
         # One write transaction at a time on the writer connection where flows run
-        # concurrently (the app's workers); inline, a flow never yields to another. SQLite
-        # itself serializes writers across processes.
+        # concurrently (the app's workers); inline, a flow never yields to another. The
+        # database itself serializes writers across processes.
         self._write_lock: Any = _lock() if concurrent else contextlib.nullcontext()
 
     @property
-    def path(self) -> Path:
-        return self.conn.path
+    def where(self) -> str:
+        return self.conn.where
 
     async def _write_conn(self) -> Conn:
         if self._writer is None:
             if self._make_writer is None:
-                raise ReadOnlyError(f"the database {self.path} is opened read-only")
+                raise ReadOnlyError(f"the database {self.where} is opened read-only")
             self._writer = await self._make_writer()
         return self._writer
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SqlTransaction]:
+    async def transaction(self, *, local: bool = True) -> AsyncIterator[SqlTransaction]:
+        """A write transaction; `local=False` applies rows from elsewhere (no outbox)."""
         async with self._write_lock:
             conn = await self._write_conn()
-            # Writers take the write lock up front, so two never deadlock mid-transaction.
-            await conn.execute("BEGIN IMMEDIATE")
-            # The cache is filed in the zone recorded in the file, read under the lock: another
-            # process may have re-filed it since this one opened.
-            self.zone = await _recorded_zone(conn) or self.zone
-            tx = SqlTransaction(conn, self.identity, self.zone, self.skipped)
+            # The cache is filed in the zone recorded in the store, read under the write
+            # lock: another process may have re-filed it since this one opened.
+            zone, stamp = await self.recorder.begin(conn, self.identity)
+            self.zone = zone or self.zone
+            tx = SqlTransaction(
+                conn, self.identity, self.zone, self.skipped, self.recorder, stamp, local
+            )
             try:
                 yield tx
             finally:
                 if not tx.committed:
-                    with contextlib.suppress(FocusError):  # SQLite may have rolled back itself
-                        await conn.execute("ROLLBACK")
+                    with contextlib.suppress(FocusError):  # it may have rolled back itself
+                        await conn.rollback()
 
     async def filing_zone(self) -> tzinfo:
-        self.zone = await _recorded_zone(self.conn) or self.zone
+        self.zone = await self.recorder.recorded_zone(self.conn, self.identity) or self.zone
         return self.zone
 
     def _history_sql(
@@ -366,14 +443,15 @@ class SqlRepository(_Reads):
         modes: Sequence[Mode],
     ) -> tuple[str, dict[str, Any]]:
         where = ["user_id = :uid"]
-        params: dict[str, Any] = {"uid": self.identity.user_id.hex}
+        params: dict[str, Any] = {"uid": self.conn.value(self.identity.user_id)}
         if before is not None:
             # A row-value comparison: both SQLite and Postgres seek the history index with it.
             where.append("(started_at, id) < (:b_started, :b_id)")
             if isinstance(before, _RawPosition):
-                params |= {"b_started": before.started_text, "b_id": before.id_hex}
+                params |= {"b_started": before.started_raw, "b_id": before.id_raw}
             else:
-                params |= {"b_started": sqlite_instant(before.started_at), "b_id": before.id.hex}
+                v = self.conn.value
+                params |= {"b_started": v(before.started_at), "b_id": v(before.id)}
         for name, values in (("status", statuses), ("mode", modes)):
             if values:
                 keys = [f"{name}{i}" for i in range(len(values))]
@@ -393,14 +471,15 @@ class SqlRepository(_Reads):
         modes: tuple[Mode, ...] = (),
     ) -> list[Session]:
         sql, params = self._history_sql(before, statuses, modes)
-        return self.skipped.decode(await self.conn.fetch(sql, params | {"limit": limit}))
+        rows = await self.conn.fetch(sql, params | {"limit": limit})
+        return self.skipped.decode(self.conn, rows)
 
     async def iter_sessions(self, page_size: int = 1000) -> AsyncIterator[Session]:
         cursor: _RawPosition | None = None
         while True:
             sql, params = self._history_sql(cursor, (), ())
             rows = await self.conn.fetch(sql, params | {"limit": page_size})
-            for session in self.skipped.decode(rows):
+            for session in self.skipped.decode(self.conn, rows):
                 yield session
             if len(rows) < page_size:
                 return
@@ -408,7 +487,7 @@ class SqlRepository(_Reads):
 
     async def rollups(self, dim: str, since_key: str | None = None) -> list[RollupRow]:
         sql = f"{_ROLLUP_SELECT} WHERE user_id = :uid AND dim = :dim"
-        params: dict[str, Any] = {"uid": self.identity.user_id.hex, "dim": dim}
+        params: dict[str, Any] = {"uid": self.conn.value(self.identity.user_id), "dim": dim}
         if since_key is not None:
             sql += " AND key >= :since"
             params["since"] = since_key
@@ -417,7 +496,7 @@ class SqlRepository(_Reads):
 
     async def top(self, dim: str, limit: int) -> list[tuple[str, Bucket]]:
         rows = await self.conn.fetch(
-            TOP, {"uid": self.identity.user_id.hex, "dim": dim, "n": limit}
+            TOP, {"uid": self.conn.value(self.identity.user_id), "dim": dim, "n": limit}
         )
         return [(r[0], _bucket(r[1:])) for r in rows]
 
@@ -428,10 +507,7 @@ class SqlRepository(_Reads):
         return await self._streak_runs()
 
     async def pending_changes(self) -> int:
-        rows = await self.conn.fetch(
-            "SELECT count(*) FROM outbox WHERE user_id = :uid", {"uid": self.identity.user_id.hex}
-        )
-        return int(rows[0][0])
+        return await self.recorder.pending(self.conn, self.identity)
 
     async def close(self) -> None:
         if self._writer is not None and self._writer is not self.conn:
@@ -443,22 +519,17 @@ async def rebuild_rollups(tx: SqlTransaction) -> None:
     """Recount the stats cache from sessions, inside the caller's write transaction (so no
     completion can slip between the read and the rewrite), in `tx.zone`."""
     user = tx.identity.user_id
+    uid = tx.conn.value(user)
     totals: dict[tuple[str, str, str], Bucket] = defaultdict(Bucket)
     rows = await tx.conn.fetch(
-        f"SELECT {_COLS} FROM sessions WHERE user_id = :uid AND NOT {OPEN}", {"uid": user.hex}
+        f"SELECT {_COLS} FROM sessions WHERE user_id = :uid AND NOT {OPEN}", {"uid": uid}
     )
-    for session in tx.skipped.decode(rows):
+    for session in tx.skipped.decode(tx.conn, rows):
         for dim, key, mode, counts in rollup_entries(session, tx.zone):
             totals[(dim, key, mode)] += counts
-    await tx.conn.execute("DELETE FROM rollups WHERE user_id = :uid", {"uid": user.hex})
-    await tx.conn.executemany(
-        ADD_ROLLUP,
-        [
-            {"user_id": user.hex, "dim": d, "key": k, "mode": m}
-            | {c: getattr(b, c) for c in BUCKET_COLS}
-            for (d, k, m), b in totals.items()
-        ],
-    )
+    await tx.conn.execute("DELETE FROM rollups WHERE user_id = :uid", {"uid": uid})
+    entries = [(d, k, m, b) for (d, k, m), b in totals.items()]
+    await tx.conn.executemany(ADD_ROLLUP, _bucket_rows(tx.conn, user, entries))
     tx._streak = await recount_streak(tx.conn, user, tx.zone)
 
 
@@ -468,14 +539,68 @@ def _lock() -> Any:
     return asyncio.Lock()
 
 
-async def _recorded_zone(conn: Conn) -> tzinfo | None:
-    rows = await conn.fetch("SELECT value FROM meta WHERE key = 'rollup_tz'")
-    if not rows:
+def known_zone(name: str | None) -> tzinfo | None:
+    if not name:
         return None
     try:
-        return ZoneInfo(rows[0][0])
+        return ZoneInfo(name)
     except (ValueError, ZoneInfoNotFoundError):
         return None
+
+
+# -- the device's recorder: the outbox, and the zone in `meta` -------------------------------
+
+ADD_OUTBOX = (
+    "INSERT INTO outbox (user_id, client_id, entity, entity_id, version, payload, created_at) "
+    "VALUES (:user_id, :client_id, :entity, :entity_id, :version, :payload, :created_at)"
+)
+SET_META = (
+    "INSERT INTO meta (key, value) VALUES (:key, :value) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+
+
+def outbox_row(conn: Conn, identity: Identity, change: Change) -> dict[str, Any]:
+    row = change.row
+    at: datetime = row.get("updated_at") or row["created_at"]
+    return {
+        "user_id": conn.value(identity.user_id),
+        "client_id": conn.value(identity.client_id),
+        "entity": change.entity,
+        "entity_id": conn.value(change.entity_id),
+        "version": change.version,
+        "payload": json.dumps(to_payload(row)),
+        "created_at": conn.value(at),
+    }
+
+
+class OutboxRecorder:
+    """A device: every change appends an outbox row in its own transaction, in the order
+    the changes happened, for the sync engine to push."""
+
+    async def begin(self, conn: Conn, identity: Identity) -> tuple[tzinfo | None, int | None]:
+        await conn.begin()
+        return await self.recorded_zone(conn, identity), None
+
+    async def finish(self, tx: SqlTransaction) -> None:
+        if tx.changes:
+            await tx.conn.executemany(
+                ADD_OUTBOX, [outbox_row(tx.conn, tx.identity, c) for c in tx.changes]
+            )
+
+    async def recorded_zone(self, conn: Conn, identity: Identity) -> tzinfo | None:
+        rows = await conn.fetch("SELECT value FROM meta WHERE key = 'rollup_tz'")
+        return known_zone(rows[0][0]) if rows else None
+
+    async def record_zone(self, conn: Conn, identity: Identity, zone: str) -> None:
+        await set_meta(conn, "rollup_tz", zone)
+
+    async def pending(self, conn: Conn, identity: Identity) -> int:
+        rows = await conn.fetch(
+            "SELECT count(*) FROM outbox WHERE user_id = :uid",
+            {"uid": conn.value(identity.user_id)},
+        )
+        return int(rows[0][0])
 
 
 async def set_meta(conn: Conn, key: str, value: str) -> None:

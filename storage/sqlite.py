@@ -23,6 +23,7 @@ from app.domain.errors import (
     ReadOnlyError,
     StorageError,
 )
+from storage.codec import session_from_sqlite, to_sqlite
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 5000
@@ -238,6 +239,15 @@ def translated(path: Path) -> Iterator[None]:
         raise translate(exc, path) from None
 
 
+_UNIQUE = "UNIQUE constraint failed: "
+# SQLite names the columns of a failed unique index, not the index: the store's names.
+_INDEXES = {
+    "sessions.user_id, sessions.client_id": "uq_sessions_open",
+    "sessions.user_id, sessions.id": "pk_sessions",
+    "sessions.id": "pk_sessions",
+}
+
+
 class SyncConn:
     """The store's connection protocol over a `sqlite3` connection, run inline.
 
@@ -245,9 +255,35 @@ class SyncConn:
     thread hops), and blocking the event loop there costs nothing.
     """
 
+    integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
+
     def __init__(self, raw: sqlite3.Connection, path: Path) -> None:
         self.raw = raw
         self.path = path
+
+    @property
+    def where(self) -> str:
+        return shown(self.path)
+
+    value = staticmethod(to_sqlite)
+    session = staticmethod(session_from_sqlite)
+
+    @staticmethod
+    def constraint(exc: Exception) -> str:
+        text = str(exc)
+        if text.startswith(_UNIQUE):
+            return _INDEXES.get(text[len(_UNIQUE) :], "")
+        return ""
+
+    async def begin(self) -> None:
+        # Writers take the write lock up front, so two never deadlock mid-transaction.
+        await self.execute("BEGIN IMMEDIATE")
+
+    async def commit(self) -> None:
+        await self.execute("COMMIT")
+
+    async def rollback(self) -> None:
+        await self.execute("ROLLBACK")
 
     async def fetch(self, sql: str, params: Params = ()) -> list[Any]:
         with translated(self.path):

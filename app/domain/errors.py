@@ -75,3 +75,10 @@ class ReadOnlyError(StorageError):
     """The database can be read but not written (a read-only file or mount)."""
 
     title = "Read-only database"
+
+
+class UnavailableError(StorageError):
+    """The database server cannot be reached (down, refusing, or not answering in time)."""
+
+    exit_code = 1
+    title = "Server unavailable"

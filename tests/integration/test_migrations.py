@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import sqlite3
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -27,11 +28,13 @@ from storage.migrate import MIGRATIONS, alembic_config, head_revision, known_rev
 from storage.migrations import HEAD
 from storage.schema import metadata
 
-SECOND = """
+PROBE = f"{int(HEAD) + 1:04d}"
+"""A revision after the real head, that a test pretends this focus ships."""
+SECOND = f"""
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "{PROBE}"
+down_revision = "{HEAD}"
 branch_labels = None
 depends_on = None
 
@@ -145,13 +148,13 @@ def test_focus_db_upgrade_twice_is_idempotent(
 
 
 def pretend_newer_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """From here on this focus ships a second migration (0002): older files get upgraded."""
+    """From here on this focus ships one more migration (PROBE): older files get upgraded."""
     scripts = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0002_test_probe.py").write_text(SECOND, encoding="utf-8")
+    (scripts / "versions" / f"{PROBE}_test_probe.py").write_text(SECOND, encoding="utf-8")
     monkeypatch.setattr(storage.migrate, "MIGRATIONS", scripts)
-    monkeypatch.setattr(storage.local, "HEAD", "0002")
-    return "0002"
+    monkeypatch.setattr(storage.local, "HEAD", PROBE)
+    return PROBE
 
 
 async def test_an_older_database_is_backed_up_then_upgraded(
@@ -163,7 +166,7 @@ async def test_an_older_database_is_backed_up_then_upgraded(
     old_session = await FocusService(repo, clock, zone).start(minutes=25, task="kept")
     identity = repo.identity
     await repo.close()
-    assert revision_of(path) == "0001"
+    assert revision_of(path) == HEAD
 
     pretend_newer_code(tmp_path, monkeypatch)
     later = datetime(2026, 3, 5, 18, 30, 15, tzinfo=UTC)
@@ -173,12 +176,12 @@ async def test_an_older_database_is_backed_up_then_upgraded(
         assert await repo.open_session() == old_session
     finally:
         await repo.close()
-    assert revision_of(path) == "0002"
+    assert revision_of(path) == PROBE
     assert "ix_test_probe" in schema_sql(path)
 
-    backup = path.with_name("old.db.bak-0001-20260305T183015Z")
+    backup = path.with_name(f"old.db.bak-{HEAD}-20260305T183015Z")
     assert sorted(p.name for p in tmp_path.glob("old.db.bak-*")) == [backup.name]
-    assert revision_of(backup) == "0001"
+    assert revision_of(backup) == HEAD
     assert "ix_test_probe" not in schema_sql(backup)
     conn = sqlite3.connect(backup)
     try:
@@ -189,7 +192,7 @@ async def test_an_older_database_is_backed_up_then_upgraded(
 
     # Already at the new head: no second backup.
     again = await upgrade_file(path, later)
-    assert again == ("0002", "0002", None)
+    assert again == (PROBE, PROBE, None)
     assert len(list(tmp_path.glob("old.db.bak-*"))) == 1
 
 
@@ -199,18 +202,18 @@ def test_focus_db_upgrade_reports_the_backup(
     path = tmp_path / "cli-old.db"
     code, _, err = _run_cli(["--db", str(path), "db", "upgrade"], capsys)
     assert (code, err) == (0, "")
-    assert revision_of(path) == "0001"
+    assert revision_of(path) == HEAD
     before = path.read_bytes()
 
     new_head = pretend_newer_code(tmp_path, monkeypatch)
     code, out, err = _run_cli(["--db", str(path), "db", "upgrade", "--json"], capsys)
     assert (code, err) == (0, "")
     report = json.loads(out)
-    assert (report["from"], report["to"]) == ("0001", new_head)
+    assert (report["from"], report["to"]) == (HEAD, new_head)
     backup = Path(report["backup"])
     assert backup.parent == path.parent
-    assert re.fullmatch(r"cli-old\.db\.bak-0001-\d{8}T\d{6}Z", backup.name)
-    assert revision_of(backup) == "0001" and revision_of(path) == new_head
+    assert re.fullmatch(rf"cli-old\.db\.bak-{HEAD}-\d{{8}}T\d{{6}}Z", backup.name)
+    assert revision_of(backup) == HEAD and revision_of(path) == new_head
     assert schema_sql(backup) == schema_sql_of_bytes(tmp_path, before)
     code, out, _ = _run_cli(["--db", str(path), "db", "upgrade", "--json"], capsys)
     assert code == 0 and json.loads(out)["backup"] is None
@@ -220,3 +223,86 @@ def schema_sql_of_bytes(tmp_path: Path, content: bytes) -> dict[str, str]:
     copy = tmp_path / "copy-of-before.db"
     copy.write_bytes(content)
     return schema_sql(copy)
+
+
+async def test_a_0001_database_keeps_every_row_through_the_rekeying_upgrade(
+    tmp_path: Path,
+) -> None:
+    """0002 rebuilds sessions, ledger, libraries and tracks with (user_id, id) keys: every
+    row, the outbox and the identity survive, and a track keeps its library (no cascade)."""
+    from storage.migrate import sqlite_engine, upgrade
+
+    zone, clock = ZoneInfo("UTC"), FakeClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    path = tmp_path / "v1.db"
+    engine = sqlite_engine(path)
+    try:
+        await upgrade(engine, "0001")
+    finally:
+        await engine.dispose()
+    user, client = "a" * 32, "b" * 32
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?)",
+            [
+                ("user_id", str(uuid.UUID(user))),
+                ("client_id", str(uuid.UUID(client))),
+                ("rollup_tz", "UTC"),
+            ],
+        )
+        conn.execute(
+            "INSERT INTO sessions (id, user_id, client_id, mode, status, task_title, tags, "
+            "planned_seconds, started_at, ends_at, created_at, updated_at, xp_awarded, "
+            "focused_us, completed_at, version) VALUES ('c' || substr(?, 2), ?, ?, 'focus', "
+            "'completed', 'old work', '[\"deep\"]', 1500, '2026-03-01 08:00:00.000000', "
+            "'2026-03-01 08:25:00.000000', '2026-03-01 08:00:00.000000', "
+            "'2026-03-01 08:25:00.000000', 25, 1500000000, '2026-03-01 08:25:00.000000', 3)",
+            (user, user, client),
+        )
+        conn.execute(
+            "INSERT INTO ledger (id, user_id, idempotency_key, session_id, xp, coins, reason, "
+            "created_at) VALUES (?, ?, 'focus_complete:x', NULL, 25, 5, 'focus_complete', "
+            "'2026-03-01 08:25:00.000000')",
+            ("d" * 32, user),
+        )
+        conn.execute(
+            "INSERT INTO outbox (user_id, client_id, entity, entity_id, version, payload, "
+            "created_at) VALUES (?, ?, 'session', ?, 3, '{}', '2026-03-01 08:25:00.000000')",
+            (user, client, "c" + user[1:]),
+        )
+        conn.execute(
+            "INSERT INTO libraries (id, user_id, name, created_at, updated_at) VALUES "
+            "(?, ?, 'Rain', '2026-03-01 08:00:00.000000', '2026-03-01 08:00:00.000000')",
+            ("e" * 32, user),
+        )
+        conn.execute(
+            "INSERT INTO tracks (id, user_id, library_id, title, added_at) VALUES "
+            "(?, ?, ?, 'storm', '2026-03-01 08:00:00.000000')",
+            ("f" * 32, user, "e" * 32),
+        )
+    conn.close()
+
+    repo = await open_repository(path, zone, clock.now())
+    try:
+        history = await repo.history(10)
+        assert [(s.task_title, s.xp_awarded, s.tags) for s in history] == [
+            ("old work", 25, ("deep",))
+        ]
+        assert repo.identity.user_id.hex == user and repo.identity.client_id.hex == client
+        assert await repo.pending_changes() == 1
+    finally:
+        await repo.close()
+    assert revision_of(path) == HEAD
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT title, library_id FROM tracks").fetchall() == [
+            ("storm", "e" * 32)
+        ]
+        assert conn.execute("SELECT xp FROM ledger").fetchall() == [(25,)]
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert not conn.execute(
+            "SELECT name FROM sqlite_master WHERE name LIKE '_old_%'"
+        ).fetchall()
+    finally:
+        conn.close()
