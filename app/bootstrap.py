@@ -59,6 +59,51 @@ def load(config: str | None = None, db: str | None = None) -> tuple[Settings, Pa
     return settings, config_path, resolve_db_path(settings, db)
 
 
+def _prepare_local(
+    settings: Settings, db: str | None, db_path: Path, readonly: bool, notes: list[str]
+) -> None:
+    """A missing file: refused (an explicit one, read-only), noted, or its folder made."""
+    if db_path.exists():
+        return
+    if readonly:
+        if db or os.environ.get("FOCUS_DB"):
+            raise MissingDatabaseError(f"database {shown(db_path)} does not exist")
+        notes.append(f"no database yet at {shown(db_path)}: nothing recorded so far")
+    elif not (db or os.environ.get("FOCUS_DB") or settings.general.db_path):
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+
+
+async def _open_store(
+    settings: Settings,
+    db: str | None,
+    db_path: Path,
+    clock: Clock,
+    readonly: bool,
+    threaded: bool,
+    notes: list[str],
+) -> SqlRepository:
+    """The repository `[storage] url` picks: a Postgres server, else the local SQLite file."""
+    zone, configured = resolve_timezone(settings), bool(settings.general.timezone)
+    url = settings.storage.url
+    if url is not None and url.get_secret_value().strip():
+        from storage.postgres import Timeouts, open_pg_repository
+
+        return await open_pg_repository(
+            url.get_secret_value(),
+            zone,
+            timeouts=Timeouts(
+                settings.storage.connect_timeout_seconds,
+                settings.storage.statement_timeout_seconds,
+            ),
+            concurrent=threaded,
+            zone_configured=configured,
+        )
+    _prepare_local(settings, db, db_path, readonly, notes)
+    return await open_repository(
+        db_path, zone, clock.now(), readonly=readonly, threaded=threaded, zone_configured=configured
+    )
+
+
 async def bootstrap(
     config: str | None = None,
     db: str | None = None,
@@ -77,21 +122,7 @@ async def bootstrap(
         config_path, db_path = Path(config or ""), resolve_db_path(settings, db)
     clock = clock or SystemClock()
     notes: list[str] = []
-    if not db_path.exists():
-        if readonly:
-            if db or os.environ.get("FOCUS_DB"):
-                raise MissingDatabaseError(f"database {shown(db_path)} does not exist")
-            notes.append(f"no database yet at {shown(db_path)}: nothing recorded so far")
-        elif not (db or os.environ.get("FOCUS_DB") or settings.general.db_path):
-            db_path.parent.mkdir(parents=True, exist_ok=True)
-    repo = await open_repository(
-        db_path,
-        resolve_timezone(settings),
-        clock.now(),
-        readonly=readonly,
-        threaded=threaded,
-        zone_configured=bool(settings.general.timezone),
-    )
+    repo = await _open_store(settings, db, db_path, clock, readonly, threaded, notes)
     zone = repo.zone
     h = settings.hooks
     hooks = HookRunner(

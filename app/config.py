@@ -150,6 +150,26 @@ class TuiSettings(_Section):
 
 
 @dataclass(frozen=True)
+class StorageSettings(_Section):
+    """`[storage]`: where sessions are kept. No url: the local SQLite file (the default)."""
+
+    _section = "storage"
+    url: Secret | None = field(
+        default=None,
+        metadata=secret(
+            "postgresql://user:password@host:5432/db: run directly on a shared Postgres "
+            "(online only; see `focus server add-user`). Also FOCUS_STORAGE_URL."
+        ),
+    )
+    connect_timeout_seconds: float = setting(
+        5.0, "Give up connecting to Postgres after this long.", gt=0, le=300
+    )
+    statement_timeout_seconds: float = setting(
+        10.0, "Give up on a Postgres statement after this long.", gt=0, le=3600
+    )
+
+
+@dataclass(frozen=True)
 class SyncSettings(_Section):
     """`[sync]`: the shared Postgres store (a later release)."""
 
@@ -197,6 +217,7 @@ class Settings:
     keys: dict[str, str] = field(default_factory=dict)
     """Key remapping: binding id -> keys, e.g. `start_pause = "space,p"`."""
     tui: TuiSettings = TuiSettings()
+    storage: StorageSettings = StorageSettings()
     sync: SyncSettings = SyncSettings()
     r2: R2Settings = R2Settings()
 
@@ -224,10 +245,14 @@ SECTIONS: dict[str, type[_Section] | None] = {
     "hooks": HookSettings,
     "keys": None,
     "tui": TuiSettings,
+    "storage": StorageSettings,
     "sync": SyncSettings,
     "r2": R2Settings,
 }
 """Every section in file order; `keys` is a free-form table of binding ids."""
+
+ENV_ALIASES = {"FOCUS_STORAGE_URL": ("storage", "url")}
+"""Short environment variables for the keys people set most (they win over the file)."""
 
 
 def field_table() -> dict[str, dict[str, Rule]]:
@@ -322,6 +347,9 @@ class _Loader:
                 self.add_tables({section: table}, var)
         for var, section, key in single:
             self.entries[section][key] = (environ[var], var, True)
+        for var, (section, key) in ENV_ALIASES.items():
+            if var in environ:
+                self.entries[section][key] = (environ[var], var, True)
         return self
 
     def build(self) -> Settings:

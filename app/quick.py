@@ -53,7 +53,7 @@ def _options(argv: Sequence[str]) -> tuple[str, dict[str, str]] | None:
 
 def _settings(explicit: str | None) -> tuple[str | None, dict[str, Any]] | None:
     """(config file or None, {"db_path", "timezone", "max_pause_minutes"}), else None."""
-    if any(k.startswith(("FOCUS_GENERAL", "FOCUS_TIMER")) for k in os.environ):
+    if any(k.startswith(("FOCUS_GENERAL", "FOCUS_TIMER", "FOCUS_STORAGE")) for k in os.environ):
         return None
     named = explicit or os.environ.get("FOCUS_CONFIG")
     default = os.path.join(user_dir("config"), "config.toml")
@@ -75,6 +75,8 @@ def _settings(explicit: str | None) -> tuple[str | None, dict[str, Any]] | None:
     general, timer = data.get("general", {}), data.get("timer", {})
     if not isinstance(general, dict) or not isinstance(timer, dict):
         return None
+    if data.get("storage", {}) != {} and not _local_storage(data["storage"]):
+        return None  # a server to ask: the full CLI
     for key, source, kind in (
         ("db_path", general, str),
         ("timezone", general, str),
@@ -89,6 +91,11 @@ def _settings(explicit: str | None) -> tuple[str | None, dict[str, Any]] | None:
     if not 0 < pause <= 10080:
         return None
     return path, values
+
+
+def _local_storage(table: object) -> bool:
+    """A `[storage]` table that still means the local file (no url, or an empty one)."""
+    return isinstance(table, dict) and not str(table.get("url") or "").strip()
 
 
 def _db_path(db: str | None, config: str | None, configured: str) -> str:

@@ -19,12 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from app.domain.errors import ReadOnlyError, StorageError
 from storage.migrations import HEAD
 from storage.repository import Identity
-from storage.sql import Conn, SqlRepository, rebuild_rollups
+from storage.sql import Conn, SqlRepository, rebuild_rollups, settle_zone, zone_name
 from storage.sqlite import SyncConn, backup, inspect_file, open_conn, shown
-
-
-def zone_name(zone: tzinfo) -> str:
-    return getattr(zone, "key", None) or str(zone)
 
 
 class NullConn(SyncConn):
@@ -149,7 +145,7 @@ async def open_repository(
                 return repo  # an interrupted creation: nothing of this device's to read
             values = await _init_meta(repo, zone)
             repo.identity = _identity(values) or repo.identity
-        await _settle_zone(repo, values, zone, zone_configured)
+        await settle_zone(repo, _stored_zone(values), zone, zone_configured)
     except BaseException:
         await conn.close()
         raise
@@ -176,33 +172,6 @@ async def _init_meta(repo: SqlRepository, zone: tzinfo) -> dict[str, str]:
         values = await _meta(tx.conn)
         await tx.commit()
     return values
-
-
-async def _settle_zone(
-    repo: SqlRepository, values: dict[str, str], zone: tzinfo, configured: bool
-) -> None:
-    """Decide the zone the cache is filed in, re-filing it (once per change) if needed."""
-    stored = _stored_zone(values)
-    if stored is not None and (not configured or zone_name(stored) == zone_name(zone)):
-        repo.zone = stored
-        return
-    try:
-        await refile(repo, zone)
-    except ReadOnlyError:
-        repo.zone = stored or zone
-
-
-async def refile(repo: SqlRepository, zone: tzinfo) -> None:
-    """File the stats cache in `zone`: one write transaction that re-reads the recorded zone
-    under the write lock, so two processes re-file at most once and never race a completion."""
-    async with repo.transaction() as tx:
-        stored = _stored_zone(await _meta(tx.conn))
-        if stored is None or zone_name(stored) != zone_name(zone):
-            tx.zone = zone
-            await rebuild_rollups(tx)
-            await repo.recorder.record_zone(tx.conn, repo.identity, zone_name(zone))
-        await tx.commit()
-    repo.zone = zone
 
 
 async def rebuild_cache(repo: SqlRepository) -> None:

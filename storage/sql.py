@@ -548,6 +548,37 @@ def known_zone(name: str | None) -> tzinfo | None:
         return None
 
 
+def zone_name(zone: tzinfo) -> str:
+    return getattr(zone, "key", None) or str(zone)
+
+
+async def settle_zone(
+    repo: SqlRepository, stored: tzinfo | None, zone: tzinfo, configured: bool
+) -> None:
+    """Decide the zone the cache is filed in: the stored one, unless a configured zone
+    differs, which re-files the cache (once per change)."""
+    if stored is not None and (not configured or zone_name(stored) == zone_name(zone)):
+        repo.zone = stored
+        return
+    try:
+        await refile(repo, zone)
+    except ReadOnlyError:
+        repo.zone = stored or zone
+
+
+async def refile(repo: SqlRepository, zone: tzinfo) -> None:
+    """File the stats cache in `zone`: one write transaction that re-reads the recorded zone
+    under the write lock, so two processes re-file at most once and never race a completion."""
+    async with repo.transaction() as tx:
+        stored = await repo.recorder.recorded_zone(tx.conn, repo.identity)
+        if stored is None or zone_name(stored) != zone_name(zone):
+            tx.zone = zone
+            await rebuild_rollups(tx)
+            await repo.recorder.record_zone(tx.conn, repo.identity, zone_name(zone))
+        await tx.commit()
+    repo.zone = zone
+
+
 # -- the device's recorder: the outbox, and the zone in `meta` -------------------------------
 
 ADD_OUTBOX = (

@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "demo": "admin.demo",
     "config": "admin.config",
     "db": "admin.db",
+    "server": "server.server",
 }
 """Each command name and its handler (`module.function` in app.cli), imported when run."""
 

@@ -90,8 +90,10 @@ def _needs_event_loop(args: argparse.Namespace, readonly: bool) -> bool:
 
     try:
         settings, _, db_path = load(getattr(args, "config", None), getattr(args, "db", None))
-        if any(getattr(settings.hooks, event) for event in EVENTS):
-            return True
+        if settings.storage.url is not None or any(
+            getattr(settings.hooks, event) for event in EVENTS
+        ):
+            return True  # a server to talk to, or a hook to run
         revision = inspect_file(db_path)
     except FocusError:
         return True  # bootstrap reports it, the same way on either path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from app import __version__
 from app.domain.errors import UsageError
@@ -167,4 +167,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["check", "path"])
     p = add("db", "database")
     p.add_argument("action", choices=["upgrade", "path"])
+    _server(add, common)
     return parser
+
+
+def _server(add: Callable[[str, str], argparse.ArgumentParser], common: Any) -> None:
+    p = add(
+        "server",
+        "set up a shared Postgres: schema and row-level security, users, stale sessions",
+    )
+    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    admin = _Parser(add_help=False)
+    admin.add_argument(
+        "--admin-url",
+        type=text,
+        metavar="URL",
+        default=None,
+        help="postgresql:// URL of the admin role that owns the schema (default: "
+        "$FOCUS_ADMIN_URL); never a user's URL",
+    )
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        return actions.add_parser(
+            name, help=help_text, description=help_text, parents=[common, admin]
+        )
+
+    action("init", "create or upgrade the schema; enable and force row-level security")
+    q = action("add-user", "create a user's LOGIN role; prints its user_id and sync_url")
+    q.add_argument("name", type=text, metavar="NAME")
+    q = action("remove-user", "drop a user's role (their rows stay unless --purge)")
+    q.add_argument("name", type=text, metavar="NAME")
+    q.add_argument("--purge", action="store_true", help="also delete every row of theirs")
+    q = action("expire-stale", "expire every user's sessions left open past their grace window")
+    q.add_argument(
+        "--max-pause-minutes",
+        type=_minutes,
+        default=None,
+        metavar="N",
+        help="a paused session expires after this long (default: [timer] max_pause_minutes)",
+    )

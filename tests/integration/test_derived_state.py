@@ -20,9 +20,9 @@ from app.domain.models import Bucket, Mode, Status
 from app.domain.rewards import level_for, streak_for
 from app.domain.rollup import rollup_entries
 from app.services import FocusService
-from storage import local
-from storage.local import open_repository, rebuild_cache, refile
-from storage.sql import SqlRepository, rebuild_rollups
+from storage import sql
+from storage.local import open_repository, rebuild_cache
+from storage.sql import SqlRepository, rebuild_rollups, refile
 
 UTC_ZONE, TOKYO, APIA = ZoneInfo("UTC"), ZoneInfo("Asia/Tokyo"), ZoneInfo("Pacific/Apia")
 
@@ -82,7 +82,7 @@ async def test_a_refile_racing_a_completion_loses_no_xp(
         await gate.wait()
         await original(tx)
 
-    monkeypatch.setattr(local, "rebuild_rollups", slow_rebuild)
+    monkeypatch.setattr(sql, "rebuild_rollups", slow_rebuild)
     try:
         refiling = asyncio.create_task(refile(b, TOKYO))
         await reached.wait()

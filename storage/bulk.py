@@ -1,0 +1,128 @@
+"""Set-based writes on Postgres: one statement (one round trip) whatever the number of rows.
+
+The reference backend's batch helpers, done right: every row keyed by (user_id, id), every
+change guarded by the version it was computed from, the stamps of the users' change
+counters written with it, and keys deduplicated before an upsert (Postgres refuses to
+touch a row twice in one statement).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime, tzinfo
+from typing import Any
+
+from app.domain.models import Bucket, Session
+from app.domain.rollup import rollup_entries
+from storage.codec import session_to_row
+
+_FINISH_COLUMNS = (
+    ("status", "text"),
+    ("ends_at", "timestamptz"),
+    ("paused_at", "timestamptz"),
+    ("paused_remaining_us", "bigint"),
+    ("paused_us", "bigint"),
+    ("focused_us", "bigint"),
+    ("completed_at", "timestamptz"),
+    ("abandoned_at", "timestamptz"),
+    ("expired_at", "timestamptz"),
+    ("xp_awarded", "int"),
+    ("coins_awarded", "int"),
+    ("version", "int"),
+    ("updated_at", "timestamptz"),
+    ("change_stamp", "bigint"),
+)
+_KEYS = (("user_id", "uuid"), ("id", "uuid"), ("w_version", "int"))
+_ALL = _KEYS + _FINISH_COLUMNS
+
+UPDATE_STATUS = (
+    "UPDATE sessions AS s SET "
+    + ", ".join(f"{c} = v.{c}" for c, _ in _FINISH_COLUMNS)
+    + " FROM unnest("
+    + ", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(_ALL, 1))
+    + f") AS v({', '.join(c for c, _ in _ALL)}) "
+    "WHERE s.user_id = v.user_id AND s.id = v.id AND s.version = v.w_version "
+    "RETURNING s.user_id, s.id"
+)
+
+CLEAR_PAUSE = (
+    "UPDATE sessions AS s SET paused_at = NULL, paused_remaining_us = NULL, "
+    "version = s.version + 1, updated_at = $4, change_stamp = v.change_stamp "
+    "FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS v(user_id, id, change_stamp) "
+    "WHERE s.user_id = v.user_id AND s.id = v.id AND s.paused_at IS NOT NULL "
+    "RETURNING s.user_id, s.id"
+)
+
+_BUCKETS = ("completed", "abandoned", "expired", "focused_seconds", "xp", "coins")
+ADD_ROLLUPS = (
+    f"INSERT INTO rollups (user_id, dim, mode, key, {', '.join(_BUCKETS)}) "
+    "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], "
+    "$5::int[], $6::int[], $7::int[], $8::bigint[], $9::bigint[], $10::bigint[]) "
+    "ON CONFLICT (user_id, dim, mode, key) DO UPDATE SET "
+    + ", ".join(f"{c} = rollups.{c} + excluded.{c}" for c in _BUCKETS)
+)
+
+BUMP_USERS = (
+    "INSERT INTO user_state (user_id, change_stamp) SELECT u, 1 FROM unnest($1::uuid[]) AS u "
+    "ON CONFLICT (user_id) DO UPDATE SET change_stamp = user_state.change_stamp + 1 "
+    "RETURNING user_id, change_stamp, rollup_tz"
+)
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    return [[row[i] for row in rows] for i in range(width)]
+
+
+async def bump_users(raw: Any, users: Iterable[uuid.UUID]) -> dict[uuid.UUID, tuple[int, Any]]:
+    """Bump the change counter of each user once (locking their rows, so stamps follow
+    commit order): user -> (new stamp, recorded zone name)."""
+    found = await raw.fetch(BUMP_USERS, sorted(set(users)))
+    return {uuid.UUID(bytes=r[0].bytes): (int(r[1]), r[2]) for r in found}
+
+
+async def update_status(
+    raw: Any, changes: Sequence[tuple[Session, Session]], stamps: dict[uuid.UUID, int]
+) -> set[tuple[uuid.UUID, uuid.UUID]]:
+    """Write each session's new status and finish fields (pause state cleared with them)
+    in one statement; returns the (user_id, id) keys written. A row changed since `before`
+    was read (another version) is left alone."""
+    if not changes:
+        return set()
+    rows = []
+    for before, after in changes:
+        row = session_to_row(after)
+        row["change_stamp"] = stamps.get(after.user_id)
+        rows.append(
+            [after.user_id, after.id, before.version] + [row[c] for c, _ in _FINISH_COLUMNS]
+        )
+    written = await raw.fetch(UPDATE_STATUS, *_columns(rows, len(_ALL)))
+    return {(uuid.UUID(bytes=r[0].bytes), uuid.UUID(bytes=r[1].bytes)) for r in written}
+
+
+async def clear_pauses(
+    raw: Any,
+    keys: Sequence[tuple[uuid.UUID, uuid.UUID]],
+    now: datetime,
+    stamps: dict[uuid.UUID, int],
+) -> int:
+    """Clear the pause state of many sessions in one statement; returns how many changed."""
+    if not keys:
+        return 0
+    users = [u for u, _ in keys]
+    ids = [i for _, i in keys]
+    written = await raw.fetch(CLEAR_PAUSE, users, ids, [stamps.get(u) for u in users], now)
+    return len(written)
+
+
+async def add_rollups(raw: Any, sessions: Iterable[tuple[Session, tzinfo]]) -> None:
+    """Add finished sessions to their users' stats cache in one upsert (keys merged first)."""
+    totals: dict[tuple[uuid.UUID, str, str, str], Bucket] = defaultdict(Bucket)
+    for session, zone in sessions:
+        for dim, key, mode, counts in rollup_entries(session, zone):
+            totals[(session.user_id, dim, mode, key)] += counts
+    if not totals:
+        return
+    rows = [[*k, *(getattr(b, c) for c in _BUCKETS)] for k, b in totals.items()]
+    await raw.execute(ADD_ROLLUPS, *_columns(rows, 10))

@@ -1,0 +1,490 @@
+"""The repository on Postgres (asyncpg): the same SQL as the device, the user from the login.
+
+`[storage] url` (or FOCUS_STORAGE_URL) points a device straight at a shared server that
+`focus server init` prepared. The user is the one the login role maps to in `focus_users`
+(row-level security shows a role nothing else); no value the client sends can name another.
+Every write transaction first bumps the user's change counter in `user_state`: its row
+lock orders the user's writers, and every row written carries the new stamp, so other
+devices can pull what changed in commit order.
+
+Connections fail fast and say why in one line: a malformed URL or a refused login is
+configuration (exit 2); a server that is down, refusing or not answering within the
+connect timeout is unavailable (exit 1). Every statement runs under a statement timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import socket
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+from app.domain.errors import (
+    BusyError,
+    ConfigError,
+    FocusError,
+    RefusedError,
+    StorageError,
+    UnavailableError,
+)
+from app.domain.models import Session
+from storage.codec import SESSION_COLUMNS, session_from_row
+from storage.migrations import HEAD
+from storage.repository import Identity
+from storage.sql import Conn, SqlRepository, SqlTransaction, known_zone, settle_zone
+
+DIRECT_CLIENTS = uuid.UUID("6f1d7a52-3c1e-4f0e-9a55-f0c05e5a7d10")
+"""Namespace of the client id every direct connection of a user shares: to the open-session
+rule, all of a user's direct-to-Postgres processes are one device."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A parsed `postgresql://` URL: what to connect to, and how to name it without secrets."""
+
+    dsn: str
+    user: str
+    host: str
+    port: int
+    database: str
+
+    @property
+    def shown(self) -> str:
+        if self.host.startswith("/"):  # a Unix socket folder
+            return f"postgresql://{self.user}@/{self.database}?host={self.host}"
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
+
+
+def parse_url(url: str, what: str = "storage.url") -> Target:
+    """Check a Postgres URL; ConfigError (one line, never the password) when malformed."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or 5432
+    except ValueError as exc:
+        raise ConfigError(f"{what}: not a valid postgresql:// URL ({exc})") from None
+    if parts.scheme not in _SCHEMES:
+        scheme = parts.scheme or "none"
+        raise ConfigError(f"{what}: expected a postgresql:// URL, got scheme {scheme!r}")
+    query = dict(parse_qsl(parts.query))
+    # libpq's form for a Unix socket: postgresql://user@/db?host=/run/postgresql
+    host = parts.hostname or query.get("host", "")
+    user = unquote(parts.username or "") or query.get("user", "")
+    database = unquote(parts.path.lstrip("/")) or query.get("dbname", "")
+    if not host or "/" in database:
+        raise ConfigError(f"{what}: a postgresql:// URL needs a host (postgresql://user@host/db)")
+    if not user:
+        raise ConfigError(f"{what}: the URL names no user (postgresql://user@host/db)")
+    dsn = parts._replace(scheme="postgresql").geturl()
+    return Target(dsn, user, host, port, database or user)
+
+
+def with_password(url: str, user: str, password: str) -> str:
+    """`url` logging in as `user` with `password` (for the URL `add-user` prints)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    # Only where to connect is kept from the admin's query (a socket folder, TLS mode).
+    kept = [(k, v) for k, v in parse_qsl(parts.query) if k in ("host", "port", "sslmode")]
+    return parts._replace(scheme="postgresql", netloc=netloc, query=urlencode(kept)).geturl()
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float = 5.0
+    statement: float = 10.0
+
+
+def _asyncpg() -> Any:
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover - a dependency of the package
+        raise ConfigError("Postgres needs asyncpg: pip install asyncpg") from None
+    return asyncpg
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def connect_error(exc: BaseException, target: Target, timeouts: Timeouts) -> FocusError:
+    """A connection failure as one line naming the server (never the password)."""
+    asyncpg = _asyncpg()
+    where = target.shown
+    if isinstance(exc, asyncpg.InvalidPasswordError):
+        return ConfigError(f"Postgres refused the password for role {target.user} at {where}")
+    if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError):
+        return ConfigError(f"Postgres refused role {target.user} at {where}: {_reason(exc)}")
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return ConfigError(f"no database {target.database!r} on {target.host}:{target.port}")
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return UnavailableError(
+            f"Postgres at {target.host}:{target.port} did not answer within "
+            f"{timeouts.connect:g} s (connect timeout)"
+        )
+    if isinstance(exc, socket.gaierror):
+        return ConfigError(f"cannot resolve the Postgres host {target.host!r}")
+    if isinstance(exc, OSError | asyncpg.CannotConnectNowError | asyncpg.InterfaceError):
+        return UnavailableError(
+            f"cannot reach Postgres at {target.host}:{target.port}: {_reason(exc)}"
+        )
+    if isinstance(exc, asyncpg.PostgresError):
+        return StorageError(f"Postgres at {where} refused the connection: {_reason(exc)}")
+    return UnavailableError(f"cannot connect to Postgres at {where}: {_reason(exc)}")
+
+
+async def raw_connect(target: Target, timeouts: Timeouts, *, app_name: str = "focus") -> Any:
+    """An asyncpg connection with both timeouts set, or one FocusError."""
+    asyncpg = _asyncpg()
+    try:
+        # The whole attempt (DNS, TCP, TLS negotiation, login) is bounded, so a port that
+        # accepts and never answers fails within the connect timeout.
+        return await asyncio.wait_for(
+            asyncpg.connect(
+                target.dsn,
+                timeout=timeouts.connect,
+                command_timeout=timeouts.statement + 1,
+                statement_cache_size=256,
+                server_settings={
+                    "application_name": app_name,
+                    "statement_timeout": str(int(timeouts.statement * 1000)),
+                    "lock_timeout": str(int(timeouts.statement * 1000)),
+                    "idle_in_transaction_session_timeout": str(
+                        int(max(60.0, timeouts.statement * 6) * 1000)
+                    ),
+                },
+            ),
+            timeout=timeouts.connect + 0.5,
+        )
+    except Exception as exc:
+        raise connect_error(exc, target, timeouts) from None
+
+
+_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+def positional(sql: str) -> tuple[str, tuple[str, ...]]:
+    """`:name` parameters as asyncpg's `$n` (casts such as `::uuid[]` left alone)."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return _PARAM.sub(number, sql), tuple(names)
+
+
+class PgConn:
+    """The store's connection protocol over one asyncpg connection."""
+
+    def __init__(self, raw: Any, target: Target, timeouts: Timeouts) -> None:
+        self.raw = raw
+        self.target = target
+        self.timeouts = timeouts
+        asyncpg = _asyncpg()
+        self.integrity_errors: tuple[type[Exception], ...] = (
+            asyncpg.IntegrityConstraintViolationError,
+        )
+        self._sql: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._tx: Any = None
+        # asyncpg runs one operation at a time per connection: calls from concurrent tasks
+        # (the app's workers) queue here instead of failing.
+        self._lock = asyncio.Lock()
+
+    @property
+    def where(self) -> str:
+        return self.target.shown
+
+    @staticmethod
+    def value(value: Any) -> Any:
+        if isinstance(value, datetime) and (value.tzinfo is None or value.utcoffset() is None):
+            raise ValueError(f"naive datetime refused: {value!r}")
+        return value
+
+    @staticmethod
+    def session(values: Sequence[Any]) -> Session:
+        return session_from_pg(values)
+
+    @staticmethod
+    def constraint(exc: Exception) -> str:
+        return str(getattr(exc, "constraint_name", "") or "")
+
+    def _args(self, sql: str, params: Any) -> tuple[str, list[Any]]:
+        found = self._sql.get(sql)
+        if found is None:
+            found = self._sql[sql] = positional(sql)
+        text, names = found
+        if not names:
+            return text, []
+        return text, [params[n] for n in names]
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except self.integrity_errors:
+            raise
+        except Exception as exc:
+            error = statement_error(exc, self.target, self.timeouts)
+            if error is None:
+                raise
+            raise error from None
+
+    async def fetch(self, sql: str, params: Any = ()) -> list[Any]:
+        text, args = self._args(sql, params)
+        async with self._lock:
+            with self._translated():
+                return list(await self.raw.fetch(text, *args))
+
+    async def execute(self, sql: str, params: Any = ()) -> int:
+        text, args = self._args(sql, params)
+        async with self._lock:
+            with self._translated():
+                status: str = await self.raw.execute(text, *args)
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def executemany(self, sql: str, rows: Any) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        text, _ = self._args(sql, rows[0])
+        names = self._sql[sql][1]
+        async with self._lock:
+            with self._translated():
+                await self.raw.executemany(text, [[r[n] for n in names] for r in rows])
+
+    async def begin(self) -> None:
+        async with self._lock:
+            with self._translated():
+                self._tx = self.raw.transaction()
+                await self._tx.start()
+
+    async def commit(self) -> None:
+        tx, self._tx = self._tx, None
+        async with self._lock:
+            with self._translated():
+                await tx.commit()
+
+    async def rollback(self) -> None:
+        tx, self._tx = self._tx, None
+        if tx is None:
+            return
+        async with self._lock:
+            with self._translated():
+                await tx.rollback()
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.raw.close(), timeout=self.timeouts.connect)
+        if not self.raw.is_closed():
+            self.raw.terminate()
+
+
+def statement_error(exc: BaseException, target: Target, timeouts: Timeouts) -> FocusError | None:
+    """A failed statement as a domain error (None: not a failure this layer knows)."""
+    asyncpg = _asyncpg()
+    where = target.shown
+    if isinstance(exc, asyncpg.QueryCanceledError):  # statement_timeout, lock_timeout
+        return UnavailableError(
+            f"Postgres at {where} did not finish within {timeouts.statement:g} s "
+            f"(statement timeout): {_reason(exc)}"
+        )
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return UnavailableError(
+            f"Postgres at {where} stopped answering (no reply within {timeouts.statement:g} s)"
+        )
+    if isinstance(exc, asyncpg.SerializationError | asyncpg.DeadlockDetectedError):
+        return BusyError("the change collided with another one on the server; try again")
+    if isinstance(exc, asyncpg.InsufficientPrivilegeError):
+        return RefusedError(f"Postgres refused this for role {target.user}: {_reason(exc)}")
+    if isinstance(exc, asyncpg.UndefinedTableError | asyncpg.UndefinedColumnError):
+        return StorageError(
+            f"{where} does not hold this focus's schema ({_reason(exc)}); "
+            "run `focus server init --admin-url URL`"
+        )
+    if isinstance(
+        exc,
+        OSError
+        | asyncpg.ConnectionDoesNotExistError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.AdminShutdownError,
+    ):
+        return UnavailableError(f"lost the connection to Postgres at {where}: {_reason(exc)}")
+    if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc):
+        return UnavailableError(f"lost the connection to Postgres at {where}")
+    if isinstance(exc, asyncpg.PostgresError):
+        return StorageError(f"Postgres at {where}: {_reason(exc)}")
+    return None
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    return None if value is None else uuid.UUID(bytes=value.bytes)
+
+
+_UUIDS = tuple(i for i, c in enumerate(SESSION_COLUMNS) if c in ("id", "user_id", "client_id"))
+
+
+def session_from_pg(values: Sequence[Any]) -> Session:
+    """A session from a row selected as `SESSION_COLUMNS` (ValueError/TypeError if bad)."""
+    row = dict(zip(SESSION_COLUMNS, values, strict=True))
+    for i in _UUIDS:
+        row[SESSION_COLUMNS[i]] = _uuid(values[i])
+    try:
+        return session_from_row(row)
+    except (KeyError, AttributeError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+# -- the server's recorder: the user's change counter stamps every row --------------------
+
+BUMP = (
+    "INSERT INTO user_state (user_id, change_stamp) VALUES (:uid, 1) "
+    "ON CONFLICT (user_id) DO UPDATE SET change_stamp = user_state.change_stamp + 1 "
+    "RETURNING change_stamp, rollup_tz"
+)
+SET_ZONE = (
+    "INSERT INTO user_state (user_id, rollup_tz) VALUES (:uid, :tz) "
+    "ON CONFLICT (user_id) DO UPDATE SET rollup_tz = excluded.rollup_tz"
+)
+
+
+class StampRecorder:
+    """The shared store: nothing to push, rows carry the stamp of their transaction."""
+
+    async def begin(self, conn: Conn, identity: Identity) -> tuple[tzinfo | None, int | None]:
+        await conn.begin()
+        rows = await conn.fetch(BUMP, {"uid": identity.user_id})
+        return known_zone(rows[0][1]), int(rows[0][0])
+
+    async def finish(self, tx: SqlTransaction) -> None:
+        return None  # every row was stamped as it was written
+
+    async def recorded_zone(self, conn: Conn, identity: Identity) -> tzinfo | None:
+        rows = await conn.fetch(
+            "SELECT rollup_tz FROM user_state WHERE user_id = :uid", {"uid": identity.user_id}
+        )
+        return known_zone(rows[0][0]) if rows else None
+
+    async def record_zone(self, conn: Conn, identity: Identity, zone: str) -> None:
+        await conn.execute(SET_ZONE, {"uid": identity.user_id, "tz": zone})
+
+    async def pending(self, conn: Conn, identity: Identity) -> int:
+        return 0
+
+
+# -- opening -------------------------------------------------------------------------------
+
+
+async def _setup(raw: Any) -> None:
+    for kind in ("json", "jsonb"):
+        await raw.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def open_conn(target: Target, timeouts: Timeouts) -> PgConn:
+    raw = await raw_connect(target, timeouts)
+    try:
+        await _setup(raw)
+    except BaseException:
+        raw.terminate()
+        raise
+    return PgConn(raw, target, timeouts)
+
+
+async def check_schema(conn: PgConn) -> None:
+    asyncpg = _asyncpg()
+    try:
+        rows = await conn.raw.fetch("SELECT version_num FROM alembic_version")
+    except (asyncpg.UndefinedTableError, asyncpg.InsufficientPrivilegeError):
+        raise StorageError(
+            f"{conn.where} holds no Focus schema; run `focus server init --admin-url URL`"
+        ) from None
+    except Exception as exc:
+        raise statement_error(exc, conn.target, conn.timeouts) or exc from None
+    revision = str(rows[0][0]) if rows else None
+    if revision == HEAD:
+        return
+    from storage.migrate import known_revisions
+
+    if revision is not None and revision not in known_revisions():
+        raise StorageError(
+            f"{conn.where} has schema {revision}, newer than this focus knows ({HEAD}); "
+            "upgrade focus"
+        )
+    raise StorageError(
+        f"{conn.where} has schema {revision or 'none'}, older than this focus ({HEAD}); "
+        "run `focus server init --admin-url URL` to upgrade it"
+    )
+
+
+async def whoami(conn: PgConn) -> uuid.UUID:
+    """The user the login role maps to; the server decides, not the client."""
+    try:
+        rows = await conn.raw.fetch(
+            "SELECT user_id FROM focus_users WHERE role_name = current_user"
+        )
+    except Exception as exc:
+        raise statement_error(exc, conn.target, conn.timeouts) or exc from None
+    if len(rows) != 1:
+        raise ConfigError(
+            f"role {conn.target.user} is not a Focus user on {conn.where}; "
+            "create one with `focus server add-user NAME --admin-url URL`"
+        )
+    return uuid.UUID(bytes=rows[0][0].bytes)
+
+
+def direct_client(user_id: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(DIRECT_CLIENTS, str(user_id))
+
+
+async def open_pg_repository(
+    url: str,
+    zone: tzinfo,
+    *,
+    timeouts: Timeouts | None = None,
+    concurrent: bool = False,
+    zone_configured: bool = True,
+) -> SqlRepository:
+    """The repository of the user `url` logs in as. `concurrent` (the app) writes on a
+    connection of its own, so a read never runs inside another task's transaction."""
+    target = parse_url(url)
+    timeouts = timeouts or Timeouts()
+    conn = await open_conn(target, timeouts)
+    try:
+        await check_schema(conn)
+        user_id = await whoami(conn)
+
+        async def writer() -> PgConn:
+            return await open_conn(target, timeouts)
+
+        repo = SqlRepository(
+            conn,
+            Identity(user_id, direct_client(user_id)),
+            zone,
+            writer if concurrent else None,
+            concurrent=concurrent,
+            recorder=StampRecorder(),
+        )
+        stored = await repo.recorder.recorded_zone(conn, repo.identity)
+        await settle_zone(repo, stored, zone, zone_configured)
+    except BaseException:
+        await conn.close()
+        raise
+    return repo
