@@ -21,6 +21,13 @@ class _Parser(argparse.ArgumentParser):
         # argparse says "argument --tag: ..."; the option name alone reads better.
         raise UsageError(f"{message.removeprefix('argument ')} (see {self.prog} --help)")
 
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
+        # Python 3.11's argparse drops a value of "--" (`--reason=--`) and hands the option
+        # an empty list: the text "--" is what the user gave.
+        if action.nargs is None and arg_strings == ["--"] and action.option_strings:
+            return self._get_value(action, "--")
+        return super()._get_values(action, arg_strings)
+
 
 def text(value: str) -> str:
     """An argparse type for every free-text option: refuse bytes that were not UTF-8.
