@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -85,3 +86,26 @@ async def pg_url(pg_server: str) -> str:
     from tests.pg import create_database
 
     return await create_database(pg_server)
+
+
+@pytest.fixture
+async def pg_admin(pg_url: str) -> str:
+    """The admin URL of a fresh database that `focus server init` has set up."""
+    from tests.pg import init_server
+
+    await init_server(pg_url)
+    return pg_url
+
+
+UserFactory = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture
+def pg_user(pg_admin: str) -> UserFactory:
+    """`await pg_user()`: a new Focus user on `pg_admin` ({'user_id', 'role', 'sync_url'})."""
+    from tests.pg import add_user
+
+    async def make(name: str | None = None) -> dict[str, Any]:
+        return await add_user(pg_admin, name)
+
+    return make
