@@ -86,7 +86,7 @@ async def actions(folder: Path, rounds: int) -> dict[str, list[float]]:
     return times
 
 
-def _fake_sessions(n: int, user: uuid.UUID, client: uuid.UUID) -> Any:
+def fake_sessions(n: int, user: uuid.UUID, client: uuid.UUID) -> Any:
     rng = random.Random(7)
     tasks = [f"task {i}" for i in range(200)]
     tags = ["deep", "mail", "study", "code", "read", "ops"]
@@ -139,7 +139,7 @@ def fill(path: Path, n: int) -> None:
         "xp_awarded, coins_awarded, version, created_at, updated_at) "
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     )
-    for s in _fake_sessions(n, user, client):
+    for s in fake_sessions(n, user, client):
         for d, k, m, b in rollup_entries(s, ZONE):
             totals[(d, k, m)] += b
         batch.append(
