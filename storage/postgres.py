@@ -37,8 +37,9 @@ from app.domain.errors import (
 from app.domain.models import Session
 from storage.codec import SESSION_COLUMNS, session_from_row
 from storage.migrations import HEAD
+from storage.pg_unit import StampRecorder
 from storage.repository import Identity
-from storage.sql import Conn, SqlRepository, SqlTransaction, known_zone, settle_zone
+from storage.sql import SqlRepository, settle_zone
 
 DIRECT_CLIENTS = uuid.UUID("6f1d7a52-3c1e-4f0e-9a55-f0c05e5a7d10")
 """Namespace of the client id every direct connection of a user shares: to the open-session
@@ -351,43 +352,6 @@ def session_from_pg(values: Sequence[Any]) -> Session:
         return session_from_row(row)
     except (KeyError, AttributeError) as exc:
         raise ValueError(str(exc)) from None
-
-
-# -- the server's recorder: the user's change counter stamps every row --------------------
-
-BUMP = (
-    "INSERT INTO user_state (user_id, change_stamp) VALUES (:uid, 1) "
-    "ON CONFLICT (user_id) DO UPDATE SET change_stamp = user_state.change_stamp + 1 "
-    "RETURNING change_stamp, rollup_tz"
-)
-SET_ZONE = (
-    "INSERT INTO user_state (user_id, rollup_tz) VALUES (:uid, :tz) "
-    "ON CONFLICT (user_id) DO UPDATE SET rollup_tz = excluded.rollup_tz"
-)
-
-
-class StampRecorder:
-    """The shared store: nothing to push, rows carry the stamp of their transaction."""
-
-    async def begin(self, conn: Conn, identity: Identity) -> tuple[tzinfo | None, int | None]:
-        await conn.begin()
-        rows = await conn.fetch(BUMP, {"uid": identity.user_id})
-        return known_zone(rows[0][1]), int(rows[0][0])
-
-    async def finish(self, tx: SqlTransaction) -> None:
-        return None  # every row was stamped as it was written
-
-    async def recorded_zone(self, conn: Conn, identity: Identity) -> tzinfo | None:
-        rows = await conn.fetch(
-            "SELECT rollup_tz FROM user_state WHERE user_id = :uid", {"uid": identity.user_id}
-        )
-        return known_zone(rows[0][0]) if rows else None
-
-    async def record_zone(self, conn: Conn, identity: Identity, zone: str) -> None:
-        await conn.execute(SET_ZONE, {"uid": identity.user_id, "tz": zone})
-
-    async def pending(self, conn: Conn, identity: Identity) -> int:
-        return 0
 
 
 # -- opening -------------------------------------------------------------------------------

@@ -20,14 +20,20 @@ import contextlib
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.domain.errors import FocusError, ReadOnlyError, RefusedError, StorageError
+from app.domain.errors import (
+    FocusError,
+    OpenSessionError,
+    ReadOnlyError,
+    RefusedError,
+    StorageError,
+)
 from app.domain.models import Bucket, LedgerEntry, Mode, Session, Status
 from app.domain.rewards import consecutive, day_runs
 from app.domain.rollup import rollup_entries
@@ -84,12 +90,25 @@ class Change:
     row: Mapping[str, Any]
 
 
+@dataclass(slots=True)
+class TxStart:
+    """How a store opened a write transaction."""
+
+    conn: Conn
+    """The connection the transaction's statements go to (the store may wrap it)."""
+    zone: tzinfo | None
+    """The zone the cache is filed in, read in the transaction (None: not known yet)."""
+    stamp: int | None = None
+    """The change stamp rows written in it carry, where the store stamps rows."""
+    zone_later: Callable[[], Awaitable[tzinfo | None]] | None = None
+    """Where `zone` is not known yet: how to learn it once the transaction needs it."""
+
+
 class Recorder(Protocol):
     """What a store does with a transaction's changes, and where it keeps the user's zone."""
 
-    async def begin(self, conn: Conn, identity: Identity) -> tuple[tzinfo | None, int | None]:
-        """Open a write transaction: (the zone the cache is filed in, the change stamp that
-        rows written in it carry, or None)."""
+    async def begin(self, conn: Conn, identity: Identity) -> TxStart:
+        """Open a write transaction on `conn`."""
         ...
 
     async def finish(self, tx: SqlTransaction) -> None:
@@ -149,10 +168,15 @@ TOTAL_XP = "SELECT coalesce(sum(xp), 0) FROM rollups WHERE user_id = :uid AND di
 REWARDED_FOCUS_DAYS = (
     "SELECT key FROM rollups WHERE user_id = :uid AND dim = 'day' AND mode = 'focus' AND xp > 0"
 )
-DAY_XP = (
-    "SELECT xp FROM rollups WHERE user_id = :uid AND dim = 'day' AND mode = 'focus' AND key = :day"
-)
 STREAK = "SELECT longest, last_day, last_run FROM streak_cache WHERE user_id = :uid"
+# A rewarded focus session's day so far, the streak cache and the xp total: one round trip.
+DAY_AND_STREAK = (
+    "SELECT d.xp, s.longest, s.last_day, s.last_run, "
+    "(SELECT coalesce(sum(xp), 0) FROM rollups WHERE user_id = :uid AND dim = 'all') "
+    "FROM (SELECT 1 AS one) AS o "
+    "LEFT JOIN rollups AS d ON d.user_id = :uid AND d.dim = 'day' AND d.mode = 'focus' "
+    "AND d.key = :day LEFT JOIN streak_cache AS s ON s.user_id = :uid"
+)
 STORE_RUNS = (
     "INSERT INTO streak_cache (user_id, longest, last_day, last_run) "
     "VALUES (:uid, :longest, :last_day, :last_run) ON CONFLICT (user_id) DO UPDATE SET "
@@ -195,6 +219,16 @@ class Skipped:
             except (ValueError, TypeError):
                 self.ids.append(str(row[0]))
         return out
+
+
+def integrity_error(conn: Conn, exc: Exception) -> FocusError:
+    """A refused write as the domain's error (the constraint says which)."""
+    name = conn.constraint(exc)
+    if name == "uq_sessions_open":
+        return OpenSessionError("a session is already open on this device")
+    if name == "pk_sessions":
+        return RefusedError("that session already exists")
+    return StorageError(f"cannot store the change: {' '.join(str(exc).split())}")
 
 
 class _Reads:
@@ -254,10 +288,14 @@ def _encode(conn: Conn, row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _bucket_rows(conn: Conn, user_id: uuid.UUID, entries: Any) -> list[dict[str, Any]]:
+    """Rollup rows to add, one per key (an upsert may touch a key only once)."""
     uid = conn.value(user_id)
+    merged: dict[tuple[str, str, str], Bucket] = {}
+    for d, k, m, b in entries:
+        merged[(d, k, m)] = merged.get((d, k, m), Bucket()) + b
     return [
         {"user_id": uid, "dim": d, "key": k, "mode": m} | {c: getattr(b, c) for c in BUCKET_COLS}
-        for d, k, m, b in entries
+        for (d, k, m), b in merged.items()
     ]
 
 
@@ -275,6 +313,7 @@ class SqlTransaction(_Reads):
         recorder: Recorder,
         stamp: int | None = None,
         local: bool = True,
+        zone_later: Callable[[], Awaitable[tzinfo | None]] | None = None,
     ) -> None:
         self.conn = conn
         self.identity = identity
@@ -282,27 +321,33 @@ class SqlTransaction(_Reads):
         self.skipped = skipped
         self.recorder = recorder
         self.stamp = stamp
-        """The user's change counter this transaction's rows carry (Postgres), else None."""
+        """The user's change counter this transaction's rows carry (Postgres), else None
+        (also where the store fills it in as the rows reach the server)."""
         self.local = local
+        self._zone_later = zone_later
         """False for rows applied from elsewhere (a pull): recorded nowhere, caches updated."""
         self.committed = False
         self.changes: list[Change] = []
         self._streak: tuple[int, date | None, int] | None = None
+        self._xp: int | None = None
+        """The xp total as this transaction has left it, where it knows (saves a read)."""
 
     def _row(self, row: Mapping[str, Any]) -> dict[str, Any]:
         return _encode(self.conn, row) | {"change_stamp": self.stamp}
+
+    async def filing_zone(self) -> tzinfo:
+        """The zone the cache is filed in, as recorded in the store (read in this tx)."""
+        if self._zone_later is not None:
+            later, self._zone_later = self._zone_later, None
+            self.zone = await later() or self.zone
+        return self.zone
 
     async def insert_session(self, session: Session) -> None:
         row = session_to_row(session)
         try:
             await self.conn.execute(INSERT_SESSION, self._row(row))
         except self.conn.integrity_errors as exc:
-            name = self.conn.constraint(exc)
-            if name == "uq_sessions_open":
-                raise RefusedError("a session is already open on this device") from None
-            if name == "pk_sessions":
-                raise RefusedError(f"session {session.id} already exists") from None
-            raise StorageError(f"cannot store the session: {exc}") from None
+            raise integrity_error(self.conn, exc) from None
         self.changes.append(Change("session", session.id, session.version, row))
 
     async def update_session(self, before: Session, after: Session) -> None:
@@ -317,21 +362,26 @@ class SqlTransaction(_Reads):
             await self._add_rollups(after)
 
     async def _add_rollups(self, session: Session) -> None:
-        entries = rollup_entries(session, self.zone)
+        entries = rollup_entries(session, await self.filing_zone())
         if not entries:
             return
         new_day = None
         if session.mode is Mode.FOCUS and session.xp_awarded > 0:
             day = next(k for d, k, _, _ in entries if d == "day")
-            before = await self.conn.fetch(DAY_XP, self._me | {"day": day})
-            new_day = None if before and before[0][0] else date.fromisoformat(day)
+            found = (await self.conn.fetch(DAY_AND_STREAK, self._me | {"day": day}))[0]
+            self._xp = int(found[4])
+            self._streak = _runs([found[1:4]])
+            if not found[0]:
+                new_day = date.fromisoformat(day)
         await self.conn.executemany(ADD_ROLLUP, _bucket_rows(self.conn, session.user_id, entries))
+        if self._xp is not None:
+            self._xp += sum(b.xp for d, _, _, b in entries if d == "all")
         if new_day is not None:
             await self._add_streak_day(new_day)
 
     async def _add_streak_day(self, day: date) -> None:
         """A day just got its first rewarded focus session: extend the runs in O(1)."""
-        longest, last_day, last_run = await self._streak_runs()
+        longest, last_day, last_run = self._streak or await self._streak_runs()
         if last_day is None or day <= last_day:
             # The first day ever, or a day from the past (synced, or a late completion): recount.
             self._streak = await recount_streak(self.conn, self.identity.user_id, self.zone)
@@ -347,7 +397,13 @@ class SqlTransaction(_Reads):
         self.changes.append(Change("ledger", entry.id, 1, row))
         return True
 
+    async def total_xp(self) -> int:
+        if self._xp is None:
+            self._xp = await super().total_xp()
+        return self._xp
+
     async def focus_day_runs(self) -> tuple[int, date | None, int]:
+        await self.filing_zone()
         if self._streak is None:
             self._streak = await self._streak_runs()
         return self._streak
@@ -420,17 +476,26 @@ class SqlRepository(_Reads):
             conn = await self._write_conn()
             # The cache is filed in the zone recorded in the store, read under the write
             # lock: another process may have re-filed it since this one opened.
-            zone, stamp = await self.recorder.begin(conn, self.identity)
-            self.zone = zone or self.zone
+            start = await self.recorder.begin(conn, self.identity)
+            self.zone = start.zone or self.zone
             tx = SqlTransaction(
-                conn, self.identity, self.zone, self.skipped, self.recorder, stamp, local
+                start.conn,
+                self.identity,
+                self.zone,
+                self.skipped,
+                self.recorder,
+                start.stamp,
+                local,
+                start.zone_later,
             )
             try:
                 yield tx
             finally:
                 if not tx.committed:
                     with contextlib.suppress(FocusError):  # it may have rolled back itself
-                        await conn.rollback()
+                        await start.conn.rollback()
+            if tx.committed:
+                self.zone = tx.zone
 
     async def filing_zone(self) -> tzinfo:
         self.zone = await self.recorder.recorded_zone(self.conn, self.identity) or self.zone
@@ -531,6 +596,7 @@ async def rebuild_rollups(tx: SqlTransaction) -> None:
     entries = [(d, k, m, b) for (d, k, m), b in totals.items()]
     await tx.conn.executemany(ADD_ROLLUP, _bucket_rows(tx.conn, user, entries))
     tx._streak = await recount_streak(tx.conn, user, tx.zone)
+    tx._xp = None
 
 
 def _lock() -> Any:
@@ -570,6 +636,7 @@ async def refile(repo: SqlRepository, zone: tzinfo) -> None:
     """File the stats cache in `zone`: one write transaction that re-reads the recorded zone
     under the write lock, so two processes re-file at most once and never race a completion."""
     async with repo.transaction() as tx:
+        await tx.filing_zone()  # the store's write lock first, where it takes it lazily
         stored = await repo.recorder.recorded_zone(tx.conn, repo.identity)
         if stored is None or zone_name(stored) != zone_name(zone):
             tx.zone = zone
@@ -609,9 +676,9 @@ class OutboxRecorder:
     """A device: every change appends an outbox row in its own transaction, in the order
     the changes happened, for the sync engine to push."""
 
-    async def begin(self, conn: Conn, identity: Identity) -> tuple[tzinfo | None, int | None]:
+    async def begin(self, conn: Conn, identity: Identity) -> TxStart:
         await conn.begin()
-        return await self.recorded_zone(conn, identity), None
+        return TxStart(conn, await self.recorded_zone(conn, identity))
 
     async def finish(self, tx: SqlTransaction) -> None:
         if tx.changes:

@@ -27,6 +27,10 @@ class RefusedError(FocusError):
     title = "Not allowed"
 
 
+class OpenSessionError(RefusedError):
+    """A session is already open (the store's one-open-session rule refused another)."""
+
+
 class NotFoundError(RefusedError):
     """The named record does not exist."""
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from app.domain import timer
-from app.domain.errors import ReadOnlyError, RefusedError
+from app.domain.errors import OpenSessionError, ReadOnlyError, RefusedError
 from app.domain.models import Completion, LedgerEntry, Mode, Session, Status
 from app.domain.rewards import level_for, reward_for, streak_from_runs
 from app.presenters import clock_text
@@ -23,7 +23,6 @@ class SessionFlows(ServiceBase):
     async def _award(self, flow: Flow, before: Session, after: Session) -> Completion:
         """Store a completion with its reward, ledger row and rollups in the caller's flow.tx."""
         reward = reward_for(after.mode, int(after.focused.total_seconds()))
-        xp_before = await flow.tx.total_xp()
         after = replace(after, xp_awarded=reward.xp, coins_awarded=reward.coins)
         if reward.xp or reward.coins:
             inserted = await flow.tx.add_ledger(
@@ -41,6 +40,8 @@ class SessionFlows(ServiceBase):
             if not inserted:  # already paid once: never pay twice
                 after = replace(after, xp_awarded=0, coins_awarded=0)
         await flow.tx.update_session(before, after)
+        # The total now holds this award (the store adds it with the stats, just above).
+        xp_before = await flow.tx.total_xp() - after.xp_awarded
         before_level = level_for(xp_before)
         level = level_for(xp_before + after.xp_awarded)
         today = self.clock.now().astimezone(flow.tx.zone).date()
@@ -112,6 +113,26 @@ class SessionFlows(ServiceBase):
         )
         clean_tags = timer.normalize_tags(tags)
         now = self.clock.now()
+        session = timer.new_session(
+            session_id=uuid.uuid4(),
+            user_id=self.repo.identity.user_id,
+            client_id=self.repo.identity.client_id,
+            mode=mode,
+            planned=planned,
+            now=now,
+            task_title=task,
+            tags=clean_tags,
+        )
+        # Most starts find nothing open: insert straight away, and let the store's
+        # one-open-session rule say when there is something to settle, refuse or replace.
+        try:
+            async with self._transaction() as flow:
+                await flow.tx.insert_session(session)
+                flow.emit("start", session)
+                await flow.commit()
+            return session
+        except OpenSessionError:
+            pass
         async with self._transaction() as flow:
             current, _, _ = await self._settle(flow, now)
             if current is not None:
@@ -124,16 +145,6 @@ class SessionFlows(ServiceBase):
                 old = timer.abandon(current, now, "replaced by a new session")
                 await flow.tx.update_session(current, old)
                 flow.emit("abandon", old)
-            session = timer.new_session(
-                session_id=uuid.uuid4(),
-                user_id=self.repo.identity.user_id,
-                client_id=self.repo.identity.client_id,
-                mode=mode,
-                planned=planned,
-                now=now,
-                task_title=task,
-                tags=clean_tags,
-            )
             await flow.tx.insert_session(session)
             flow.emit("start", session)
             await flow.commit()
