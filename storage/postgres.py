@@ -72,7 +72,13 @@ def parse_url(url: str, what: str = "storage.url") -> Target:
         parts = urlsplit(url.strip())
         port = parts.port or 5432
     except ValueError as exc:
-        raise ConfigError(f"{what}: not a valid postgresql:// URL ({exc})") from None
+        # Never quote urllib's message: it quotes what it took for the port, which is the
+        # start of the password when the password holds an unencoded / ? or #.
+        problem = "its port is not a number up to 65535" if "Port" in str(exc) else "a bad host"
+        raise ConfigError(
+            f"{what}: not a valid postgresql:// URL ({problem}; "
+            "percent-encode any @ : / ? # in the password)"
+        ) from None
     if parts.scheme not in _SCHEMES:
         scheme = parts.scheme or "none"
         raise ConfigError(f"{what}: expected a postgresql:// URL, got scheme {scheme!r}")
@@ -139,6 +145,8 @@ def connect_error(exc: BaseException, target: Target, timeouts: Timeouts) -> Foc
         )
     if isinstance(exc, socket.gaierror):
         return ConfigError(f"cannot resolve the Postgres host {target.host!r}")
+    if isinstance(exc, ValueError):  # asyncpg's ClientConfigurationError: a bad URL option
+        return ConfigError(f"bad Postgres connection setting for {where}: {_reason(exc)}")
     if isinstance(exc, OSError | asyncpg.CannotConnectNowError | asyncpg.InterfaceError):
         return UnavailableError(
             f"cannot reach Postgres at {target.host}:{target.port}: {_reason(exc)}"
