@@ -154,7 +154,7 @@ class FocusApp(App[None]):
 
     def _open_screen(self, kind: type[HistoryScreen | StatsScreen]) -> None:
         if self.service is None:
-            self.notify("Still opening the database; try again in a moment.", title="Focus")
+            self.timer_screen.no_store()
             return
         if isinstance(self.screen, kind):
             return

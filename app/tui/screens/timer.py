@@ -47,7 +47,7 @@ class TimerScreen(SessionFlows):
 
     def _ready(self, action: str | None = None) -> bool:
         if self.service is None:
-            self.notify("Still opening the database; try again in a moment.", title="Focus")
+            self.no_store()
             return False
         if self._busy and action is not None:
             self._queued = action

@@ -21,6 +21,7 @@ from app.domain.errors import RefusedError
 from app.domain.models import Mode, Session, Status
 from app.notify import Notifier, Outcome
 from app.presenters import ceil_seconds, clock_text
+from app.textsafe import visible
 from app.tui.alerts import Shortfalls, deliver
 from app.tui.endings import auto_start, end_message
 from app.tui.errors import report
@@ -56,6 +57,8 @@ class SessionFlows(TimerView):
         self._retry_at: datetime | None = None
         self._next_poll: datetime | None = None
         self._queued: str | None = None
+        self.failure: str | None = None
+        """Why the database could not be opened (it is not retried: fix it and restart)."""
 
     # -- the clock ---------------------------------------------------------------------
 
@@ -129,7 +132,15 @@ class SessionFlows(TimerView):
         self.sync(startup=True)
 
     def unavailable(self, message: str) -> None:
+        self.failure = message
         self.countdown.caption = message
+
+    def no_store(self) -> None:
+        """Say why a key that needs the database cannot act: still opening, or failed."""
+        if self.failure is None:
+            self.notify("Still opening the database; try again in a moment.", title="Focus")
+        else:
+            self.notify(visible(self.failure), title="Focus", severity="error", markup=False)
 
     @work(exclusive=True, exit_on_error=False, group="session")
     async def sync(self, startup: bool = False, quiet: bool = False) -> None:
