@@ -1,20 +1,24 @@
 """The unit of work on Postgres: a user action in as few round trips as it allows.
 
-Every write transaction on the shared store bumps the user's change counter (its row lock
-orders the user's writers, and the new stamp goes on every row written, so other devices
-can pull in commit order). Done naively that costs a round trip each for BEGIN, the bump,
-every statement and COMMIT: five for a start, a dozen for a completion.
+Every write on the shared store bumps the user's change counter (its row lock orders the
+user's writers, and the new stamp goes on every row written, so other devices can pull in
+commit order). Done naively, with an open transaction, a completion costs a dozen round
+trips: BEGIN, the bump, every read and write, COMMIT.
 
-`LazyTx` sends less. Reads before the first write need no transaction. A write known to
-touch exactly one row when it succeeds (a session inserted or changed under its version
-guard, a ledger row, the streak cache) is held back and sent with the next statement:
-several such writes, and the bump, travel as one statement of data-modifying CTEs. A
-transaction whose only write is one of these commits as that single statement (atomic on
-its own): start, pause, resume and extend are one read and one write. Whatever else needs
-the transaction (a read after a write, a write whose row count matters, the zone the stats
-are filed in) opens it for real first, with the bump in the same round trip as the writes
-held back. A held-back write that finds its guard failed (no row) fails the transaction
-with the domain's error, as it would have sent alone.
+`LazyTx` is optimistic instead. Reads run without a transaction; the first one also reads
+the user's change stamp. Writes known to touch a fixed number of rows (a session inserted
+or changed under its version guard, a ledger row, rollup rows, the streak cache) are held
+back and sent at the commit as ONE statement of data-modifying CTEs, with the bump, which
+commits on its own (atomically). The statement checks itself: every write touched its rows
+and the user's stamp is the one this transaction first read (no other write of the user
+committed since, so what it read still holds); if not, `focus_guard()` raises and nothing
+at all is written: `ChangedError`, and the flow runs again. A start is one round trip, a
+pause two, a completion four.
+
+Whatever does need a real transaction (a read of a table a held write changes, a write
+whose effect is not fixed, a second write to one table, whose order can matter) opens one
+first: BEGIN, then the bump, the guard and the held writes in one statement; from then on
+the user's row is locked and statements go as they come.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 
-from app.domain.errors import RefusedError
+from app.domain.errors import BusyError, ChangedError
 from app.domain.models import Session
 from storage.repository import Identity
 from storage.sql import (
@@ -41,7 +45,7 @@ from storage.sql import (
 )
 
 BUMP = (
-    "INSERT INTO user_state (user_id, change_stamp) VALUES (:uid, 1) "
+    "INSERT INTO user_state (user_id, change_stamp) VALUES (:bump_uid, 1) "
     "ON CONFLICT (user_id) DO UPDATE SET change_stamp = user_state.change_stamp + 1 "
     "RETURNING change_stamp, rollup_tz"
 )
@@ -50,20 +54,24 @@ SET_ZONE = (
     "ON CONFLICT (user_id) DO UPDATE SET rollup_tz = excluded.rollup_tz"
 )
 STAMP = "(SELECT change_stamp FROM focus_stamp)"
+SEEN = "(SELECT coalesce(max(change_stamp), 0) FROM user_state WHERE user_id = :focus_uid)"
+ZONE_SQL = "SELECT rollup_tz FROM user_state WHERE user_id = :uid"
+PAID = (
+    "SELECT EXISTS (SELECT 1 FROM ledger WHERE user_id = :uid AND idempotency_key = :key), "
+    "(SELECT rollup_tz FROM user_state WHERE user_id = :uid)"
+)
 
-# Statements that touch exactly one row when they succeed (the table each writes).
-DEFERRABLE = {
+# Statements held back, each with the table it writes; they touch one row when they succeed.
+ONE_ROW = {
     INSERT_SESSION: "sessions",
     UPDATE_SESSION: "sessions",
     STORE_RUNS: "streak_cache",
 }
-# A write whose row count the caller reads at once: sent at once, with whatever is held.
-COUNTED = {ADD_LEDGER: "ledger"}
 # Upserts of many rows with distinct keys: held as one multi-row statement.
 MANY = {ADD_ROLLUP: "rollups"}
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _TABLES = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE)\s+([A-Za-z_]\w*)", re.IGNORECASE)
-CHANGED = "the session was changed elsewhere; try again"
+_UNKNOWN = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +80,7 @@ class _Held:
     params: dict[str, Any]
     table: str
     expect: int | None
-    """The rows it must touch (fewer: it found its guard failed), None: any count."""
+    """The rows it must touch (fewer: its guard failed); None: any number."""
 
 
 def _many_rows(sql: str, rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
@@ -91,14 +99,20 @@ def _many_rows(sql: str, rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any
     return f"{head} VALUES {', '.join(tuples)} {tail}", params
 
 
-def _combined(held: list[_Held], uid: Any, stamp: int | None) -> tuple[str, dict[str, Any]]:
-    """One statement: the bump (when `stamp` is None) and every held write as a CTE, each
-    counting its rows; it returns the counts, then the new stamp and the zone."""
+def combined(
+    held: list[_Held], uid: Any, stamp: int | None, seen: int | None
+) -> tuple[str, dict[str, Any]]:
+    """One statement: the bump (unless `stamp` is known), every held write as a CTE, and
+    the guard; it returns each write's row count, then the new stamp and the zone."""
     ctes: list[str] = []
     params: dict[str, Any] = {}
+    checks: list[str] = []
     if stamp is None:
-        ctes.append(f"focus_stamp AS ({BUMP.replace(':uid', ':bump_uid')})")
+        ctes.append(f"focus_stamp AS ({BUMP})")
         params["bump_uid"] = uid
+        if seen is not None:
+            checks.append(f"{STAMP} = :seen + 1")
+            params["seen"] = seen
     for i, write in enumerate(held):
 
         def rename(match: re.Match[str], i: int = i) -> str:
@@ -111,14 +125,17 @@ def _combined(held: list[_Held], uid: Any, stamp: int | None) -> tuple[str, dict
         params |= {f"w{i}_{k}": v for k, v in write.params.items()}
         if stamp is not None and "change_stamp" in write.params:
             params[f"w{i}_change_stamp"] = stamp
-    columns = [f"(SELECT count(*) FROM w{i})" for i in range(len(held))]
+        if write.expect is not None:
+            checks.append(f"(SELECT count(*) FROM w{i}) = {int(write.expect)}")
+    guard = f"public.focus_guard({' AND '.join(checks)})" if checks else "true"
+    columns = [guard, *(f"(SELECT count(*) FROM w{i})" for i in range(len(held)))]
     if stamp is None:
         columns += [STAMP, "(SELECT rollup_tz FROM focus_stamp)"]
     return f"WITH {', '.join(ctes)} SELECT {', '.join(columns)}", params
 
 
 class LazyTx:
-    """A write transaction on one Postgres connection that is opened only when needed
+    """A write transaction on one Postgres connection, optimistic until it must not be
     (see the module docstring); it speaks the store's connection protocol."""
 
     def __init__(self, conn: Conn, identity: Identity) -> None:
@@ -127,7 +144,10 @@ class LazyTx:
         self.integrity_errors = conn.integrity_errors
         self.begun = False
         self.stamp: int | None = None
+        self.seen: int | None = None
+        """The user's change stamp when this transaction first read (before BEGIN)."""
         self.zone: tzinfo | None = None
+        self._zone_raw: Any = _UNKNOWN
         self._held: list[_Held] = []
 
     @property
@@ -148,40 +168,37 @@ class LazyTx:
 
     # -- sending ---------------------------------------------------------------------------
 
-    async def _send(self, stamp: int | None) -> list[int]:
-        """Send what is held (with the bump unless `stamp` is known) as one statement;
-        the rows each held write touched."""
+    async def _send(self, bump: bool) -> list[int]:
+        """Send what is held (with the bump and the stamp check when `bump`) as one
+        statement; the rows each held write touched."""
         held, self._held = self._held, []
-        sql, params = _combined(held, self.identity.user_id, stamp)
+        sql, params = combined(held, self.identity.user_id, None if bump else self.stamp, self.seen)
         try:
             row = (await self.inner.fetch(sql, params))[0]
         except self.integrity_errors as exc:
             raise integrity_error(self.inner, exc) from None
-        counts = [int(n) for n in row[: len(held)]]
-        if any(h.expect is not None and n != h.expect for h, n in zip(held, counts, strict=True)):
-            raise RefusedError(CHANGED)
-        if stamp is None:
-            self.stamp, self.zone = int(row[len(held)]), known_zone(row[len(held) + 1])
+        except BusyError as exc:  # focus_guard: something changed since it was read
+            raise ChangedError("the session was changed elsewhere; try again") from exc
+        counts = [int(n) for n in row[1 : len(held) + 1]]
+        if bump:
+            self.stamp = int(row[len(held) + 1])
+            self._zone_raw = row[len(held) + 2]
+            self.zone = known_zone(self._zone_raw)
         return counts
 
     async def _begin(self) -> None:
-        """Open the transaction for real, the bump and any held writes with it."""
+        """Open a real transaction: the bump, the stamp check and what is held go first."""
         if self.begun:
             return
         await self.inner.begin()
         self.begun = True
-        if self._held:
-            await self._send(None)
-        else:
-            row = (await self.inner.fetch(BUMP, {"uid": self.identity.user_id}))[0]
-            self.stamp, self.zone = int(row[0]), known_zone(row[1])
+        await self._send(bump=True)
 
     async def _flush(self) -> None:
-        if not self._held:
-            return
         if self.begun:
-            await self._send(self.stamp)
-        else:
+            if self._held:
+                await self._send(bump=False)
+        elif self._held:
             await self._begin()
 
     def _stamped(self, params: Any) -> Any:
@@ -189,43 +206,67 @@ class LazyTx:
             return params | {"change_stamp": self.stamp}
         return params
 
+    async def _hold(self, write: _Held) -> None:
+        if any(h.table == write.table for h in self._held):
+            await self._flush()  # their order may matter: one at a time
+        self._held.append(write)
+
     # -- the connection protocol -----------------------------------------------------------
 
     async def begin(self) -> None:
         await self._begin()
 
     async def zone_later(self) -> tzinfo | None:
-        await self._begin()
+        """The zone the stats are filed in, as recorded (checked again by the guard)."""
+        if self._zone_raw is _UNKNOWN:
+            rows = await self.fetch(ZONE_SQL, {"uid": self.identity.user_id})
+            self._zone_raw = rows[0][0] if rows else None
+            self.zone = known_zone(self._zone_raw)
         return self.zone
 
-    async def _hold(self, write: _Held) -> None:
-        # Two writes to one table wait for each other: their order can matter (an open
-        # session is closed before the next one is inserted).
-        if any(h.table == write.table for h in self._held):
-            await self._flush()
-        self._held.append(write)
-
     async def fetch(self, sql: str, params: Any = ()) -> list[Any]:
-        # A read of tables nothing held writes to sees the same rows without them.
         if {h.table for h in self._held} & set(_TABLES.findall(sql)):
-            await self._flush()
-        return await self.inner.fetch(sql, params)
+            await self._flush()  # the read must see the held writes
+        if self.begun or self.seen is not None or not isinstance(params, dict):
+            return await self.inner.fetch(sql, params)
+        # The first read also reads the user's stamp, for the guard to compare.
+        rows = await self.inner.fetch(
+            f"WITH q AS ({sql}) SELECT {SEEN}, (SELECT count(*) FROM q), n.* "
+            "FROM (SELECT 1) AS one LEFT JOIN "
+            "(SELECT row_number() OVER () AS focus_n, q.* FROM q) AS n ON true "
+            "ORDER BY n.focus_n",
+            params | {"focus_uid": self.identity.user_id},
+        )
+        self.seen = int(rows[0][0])
+        return [tuple(r)[3:] for r in rows] if rows[0][1] else []
 
     async def execute(self, sql: str, params: Any = ()) -> int:
         if isinstance(params, dict):
-            if sql in DEFERRABLE:
-                await self._hold(_Held(sql, params, DEFERRABLE[sql], 1))
+            if sql in ONE_ROW:
+                await self._hold(_Held(sql, params, ONE_ROW[sql], 1))
                 return 1
-            if sql in COUNTED:
-                await self._hold(_Held(sql, params, COUNTED[sql], None))
-                if self.begun:
-                    return (await self._send(self.stamp))[-1]
-                await self.inner.begin()
-                self.begun = True
-                return (await self._send(None))[-1]
+            if sql == ADD_LEDGER:
+                return await self._add_ledger(params)
         await self._begin()
         await self._flush()
         return await self.inner.execute(sql, self._stamped(params))
+
+    async def _add_ledger(self, params: dict[str, Any]) -> int:
+        """The caller needs to know at once whether the key was new."""
+        if self.begun:
+            await self._hold(_Held(ADD_LEDGER, params, "ledger", None))
+            return (await self._send(bump=False))[-1]
+        # Optimistic: whether the key is taken (and the zone, read with it); a payment
+        # committed meanwhile moves the user's stamp, and the guard refuses the rest.
+        uid = self.identity.user_id
+        paid, self._zone_raw = (
+            await self.fetch(PAID, {"uid": uid, "key": params["idempotency_key"]})
+        )[0]
+        self.zone = known_zone(self._zone_raw)
+        if paid:
+            return 0
+        await self._hold(_Held(ADD_LEDGER, params, "ledger", 1))
+        return 1
 
     async def executemany(self, sql: str, rows: Any) -> None:
         rows = list(rows)
@@ -241,12 +282,9 @@ class LazyTx:
 
     async def commit(self) -> None:
         if not self.begun:
-            if len(self._held) == 1:
-                await self._send(None)  # a single statement commits on its own
-                return
-            if not self._held:
-                return  # nothing was written
-            await self._begin()
+            if self._held:
+                await self._send(bump=True)  # one statement: it commits on its own
+            return
         await self._flush()
         await self.inner.commit()
         self.begun = False
@@ -269,9 +307,7 @@ class StampRecorder:
         return None  # every row was stamped as it was written
 
     async def recorded_zone(self, conn: Conn, identity: Identity) -> tzinfo | None:
-        rows = await conn.fetch(
-            "SELECT rollup_tz FROM user_state WHERE user_id = :uid", {"uid": identity.user_id}
-        )
+        rows = await conn.fetch(ZONE_SQL, {"uid": identity.user_id})
         return known_zone(rows[0][0]) if rows else None
 
     async def record_zone(self, conn: Conn, identity: Identity, zone: str) -> None:

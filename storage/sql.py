@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.domain.errors import (
+    ChangedError,
     FocusError,
     OpenSessionError,
     ReadOnlyError,
@@ -634,7 +635,18 @@ async def settle_zone(
 
 async def refile(repo: SqlRepository, zone: tzinfo) -> None:
     """File the stats cache in `zone`: one write transaction that re-reads the recorded zone
-    under the write lock, so two processes re-file at most once and never race a completion."""
+    under the write lock, so two processes re-file at most once and never race a completion
+    (a store that checks instead of locking says so, and it runs again)."""
+    for attempt in range(1, 4):
+        try:
+            await _refile(repo, zone)
+            return
+        except ChangedError:
+            if attempt == 3:
+                raise
+
+
+async def _refile(repo: SqlRepository, zone: tzinfo) -> None:
     async with repo.transaction() as tx:
         await tx.filing_zone()  # the store's write lock first, where it takes it lazily
         stored = await repo.recorder.recorded_zone(tx.conn, repo.identity)

@@ -63,6 +63,13 @@ class BusyError(RefusedError):
     title = "Database busy"
 
 
+class ChangedError(BusyError):
+    """What a flow read changed before it could write (another process wrote first): it
+    wrote nothing, and running it again will see the change."""
+
+    title = "Changed elsewhere"
+
+
 class DamagedError(StorageError):
     """The database file is damaged (corrupt pages, malformed schema); it is never written."""
 

@@ -2,15 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import tzinfo
+from typing import Concatenate, ParamSpec, TypeVar
 
 from app.clock import Clock
+from app.domain.errors import ChangedError
 from app.domain.models import Session
 from app.presenters import session_dict
 from app.services.rules import EventSink, TimerRules
 from storage.repository import Repository, Transaction
+
+P = ParamSpec("P")
+R = TypeVar("R")
+S = TypeVar("S", bound="ServiceBase")
+ATTEMPTS = 3
+
+
+def retried(
+    flow: Callable[Concatenate[S, P], Awaitable[R]],
+) -> Callable[Concatenate[S, P], Awaitable[R]]:
+    """Run a flow again when the store found that what it read changed before it could
+    write (it wrote nothing): the next run reads the change. Events fire only on commit."""
+
+    @functools.wraps(flow)
+    async def run(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return await flow(self, *args, **kwargs)
+            except ChangedError:
+                if attempt == ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    return run
 
 
 class Flow:

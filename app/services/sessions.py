@@ -16,7 +16,7 @@ from app.domain.errors import OpenSessionError, ReadOnlyError, RefusedError
 from app.domain.models import Completion, LedgerEntry, Mode, Session, Status
 from app.domain.rewards import level_for, reward_for, streak_from_runs
 from app.presenters import clock_text
-from app.services.base import Flow, ServiceBase
+from app.services.base import Flow, ServiceBase, retried
 
 
 class SessionFlows(ServiceBase):
@@ -88,6 +88,7 @@ class SessionFlows(ServiceBase):
             )
         raise RefusedError(f"cannot {action}: no open session")
 
+    @retried
     async def _change(self, action: str, change: Callable[[Session, datetime], Session]) -> Session:
         now = self.clock.now()
         async with self._transaction() as flow:
@@ -100,6 +101,7 @@ class SessionFlows(ServiceBase):
 
     # -- flows -------------------------------------------------------------------------
 
+    @retried
     async def start(
         self,
         mode: Mode = Mode.FOCUS,
@@ -163,6 +165,7 @@ class SessionFlows(ServiceBase):
     async def abandon(self, reason: str | None = None) -> Session:
         return await self._change("abandon", lambda s, now: timer.abandon(s, now, reason))
 
+    @retried
     async def complete(self) -> Completion:
         """Complete the open session now; one that just ran out (and was completed at its
         end by the settle) is that completion, not a refusal."""
@@ -177,6 +180,7 @@ class SessionFlows(ServiceBase):
             await flow.commit()
         return result
 
+    @retried
     async def settle(self) -> Session | None:
         """Finish a session the clock overtook; returns it (completed or expired), else None."""
         now = self.clock.now()
@@ -196,6 +200,7 @@ class SessionFlows(ServiceBase):
         await self.settle()
         return await self.repo.open_session()
 
+    @retried
     async def record_sleep(self, slept_from: datetime, woke_at: datetime, policy: str) -> Session:
         """Apply a detected suspend to the open session (see `timer.record_sleep`)."""
         async with self._transaction() as flow:
