@@ -47,11 +47,16 @@ UPDATE_STATUS = (
     "RETURNING s.user_id, s.id"
 )
 
+# A paused session keeps its pause (clearing it would leave a paused session with no pause
+# instant): only the stale pause fields of a session no longer paused are cleared.
 CLEAR_PAUSE = (
     "UPDATE sessions AS s SET paused_at = NULL, paused_remaining_us = NULL, "
-    "version = s.version + 1, updated_at = $4, change_stamp = v.change_stamp "
-    "FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS v(user_id, id, change_stamp) "
-    "WHERE s.user_id = v.user_id AND s.id = v.id AND s.paused_at IS NOT NULL "
+    "version = s.version + 1, updated_at = $5, change_stamp = v.change_stamp "
+    "FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::bigint[]) "
+    "AS v(user_id, id, w_version, change_stamp) "
+    "WHERE s.user_id = v.user_id AND s.id = v.id AND s.version = v.w_version "
+    "AND s.status <> 'paused' "
+    "AND (s.paused_at IS NOT NULL OR s.paused_remaining_us IS NOT NULL) "
     "RETURNING s.user_id, s.id"
 )
 
@@ -103,17 +108,25 @@ async def update_status(
 
 async def clear_pauses(
     raw: Any,
-    keys: Sequence[tuple[uuid.UUID, uuid.UUID]],
+    sessions: Sequence[Session],
     now: datetime,
     stamps: dict[uuid.UUID, int],
-) -> int:
-    """Clear the pause state of many sessions in one statement; returns how many changed."""
-    if not keys:
-        return 0
-    users = [u for u, _ in keys]
-    ids = [i for _, i in keys]
-    written = await raw.fetch(CLEAR_PAUSE, users, ids, [stamps.get(u) for u in users], now)
-    return len(written)
+) -> set[tuple[uuid.UUID, uuid.UUID]]:
+    """Clear the stale pause state of many sessions in one statement; returns the
+    (user_id, id) keys written. `sessions` are the rows as read: one changed since (another
+    version), or still paused, is left alone."""
+    if not sessions:
+        return set()
+    users = [s.user_id for s in sessions]
+    written = await raw.fetch(
+        CLEAR_PAUSE,
+        users,
+        [s.id for s in sessions],
+        [s.version for s in sessions],
+        [stamps.get(u) for u in users],
+        now,
+    )
+    return {(uuid.UUID(bytes=r[0].bytes), uuid.UUID(bytes=r[1].bytes)) for r in written}
 
 
 async def add_rollups(raw: Any, sessions: Iterable[tuple[Session, tzinfo]]) -> None:

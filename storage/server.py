@@ -106,12 +106,16 @@ async def connected(admin: Admin) -> AsyncIterator[Any]:
 
 
 async def _require_admin(raw: Any, admin: Admin) -> str:
-    """The admin role's name; a client role (or one that cannot create roles) is refused."""
+    """The admin role's name; a client role (or one that cannot create roles) is refused.
+
+    A client holds the group's privileges (USAGE). A non-superuser admin that created the
+    group holds only ADMIN OPTION on it (Postgres 16 grants that to a role's creator), which
+    makes it a "member" but not a client."""
     row = await raw.fetchrow(
         "SELECT current_user, r.rolsuper, r.rolcreaterole, "
         "has_database_privilege(current_database(), 'CREATE'), "
         "EXISTS (SELECT 1 FROM pg_roles g WHERE g.rolname = $1 "
-        "        AND pg_has_role(current_user, g.oid, 'MEMBER')) "
+        "        AND pg_has_role(current_user, g.oid, 'USAGE')) "
         "FROM pg_roles r WHERE r.rolname = current_user",
         CLIENT_GROUP,
     )
@@ -322,15 +326,10 @@ async def add_user(admin: Admin, name: str, now: datetime) -> dict[str, Any]:
     }
 
 
-USER_TABLES = (
-    "tracks",
-    "libraries",
-    "ledger",
-    "rollups",
-    "streak_cache",
-    "sessions",
-    "sync_clients",
-    "user_state",
+# Every table holding a user's rows (dependents first), beside the login mapping: a purge
+# leaves none of them behind, also in a table added later.
+USER_TABLES = tuple(
+    t.name for t in reversed(metadata.sorted_tables) if "user_id" in t.c and t.name != "focus_users"
 )
 
 
