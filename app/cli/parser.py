@@ -99,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         type=path,
         default=argparse.SUPPRESS,
-        help="SQLite database (default: $FOCUS_DB, then the user data dir)",
+        help="SQLite database (default: $FOCUS_DB, then the user data dir); unused when "
+        "[storage] url points at Postgres",
     )
     common.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"

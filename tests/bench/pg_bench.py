@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
+    args, _ = parser.parse_known_args(argv)  # `python -m tests.bench` passes core's options too
     with server() as url:
         result = asyncio.run(run(url, args.sessions, args.rounds))
     if args.json:
