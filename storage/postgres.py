@@ -380,10 +380,32 @@ async def open_conn(target: Target, timeouts: Timeouts) -> PgConn:
     return PgConn(raw, target, timeouts)
 
 
+SERVER_SETUP = 2
+"""What `focus server init` last applied besides the schema (grants, policies, functions):
+2 = policies on an inline lookup, and `focus_guard()` for the one-statement writes."""
+
+
+def _setup_error(conn: PgConn, setup: Any) -> StorageError | None:
+    try:
+        applied = int(setup)
+    except (TypeError, ValueError):
+        applied = 0
+    if applied == SERVER_SETUP:
+        return None
+    if applied > SERVER_SETUP:
+        return StorageError(f"{conn.where} was set up by a newer focus; upgrade focus")
+    return StorageError(
+        f"{conn.where} was set up by an older focus; run `focus server init --admin-url URL`"
+    )
+
+
 async def check_schema(conn: PgConn) -> None:
     asyncpg = _asyncpg()
     try:
-        rows = await conn.raw.fetch("SELECT version_num FROM alembic_version")
+        rows = await conn.raw.fetch(
+            "SELECT version_num, (SELECT value FROM meta WHERE key = 'server_setup') "
+            "FROM alembic_version"
+        )
     except (asyncpg.UndefinedTableError, asyncpg.InsufficientPrivilegeError):
         raise StorageError(
             f"{conn.where} holds no Focus schema; run `focus server init --admin-url URL`"
@@ -392,6 +414,9 @@ async def check_schema(conn: PgConn) -> None:
         raise statement_error(exc, conn.target, conn.timeouts) or exc from None
     revision = str(rows[0][0]) if rows else None
     if revision == HEAD:
+        error = _setup_error(conn, rows[0][1])
+        if error is not None:
+            raise error
         return
     from storage.migrate import known_revisions
 

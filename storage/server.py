@@ -30,6 +30,7 @@ from storage import bulk
 from storage.codec import SESSION_COLUMNS
 from storage.migrations import HEAD
 from storage.postgres import (
+    SERVER_SETUP,
     Target,
     Timeouts,
     parse_url,
@@ -223,11 +224,13 @@ async def _secure(raw: Any, admin_role: str) -> int:
                 f"CREATE POLICY focus_admin ON {t} FOR ALL TO {admin} "
                 "USING (true) WITH CHECK (true)"
             )
-        await raw.execute(
-            "INSERT INTO meta (key, value) VALUES ('server_admin', $1) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            admin_role,
-        )
+        for key, value in (("server_admin", admin_role), ("server_setup", str(SERVER_SETUP))):
+            await raw.execute(
+                "INSERT INTO meta (key, value) VALUES ($1, $2) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                key,
+                value,
+            )
     return len(tables)
 
 
