@@ -13,7 +13,7 @@ commits on its own (atomically). The statement checks itself: every write touche
 and the user's stamp is the one this transaction first read (no other write of the user
 committed since, so what it read still holds); if not, `focus_guard()` raises and nothing
 at all is written: `ChangedError`, and the flow runs again. A start is one round trip, a
-pause two, a completion four.
+pause two, a completion three.
 
 Whatever does need a real transaction (a read of a table a held write changes, a write
 whose effect is not fixed, a second write to one table, whose order can matter) opens one
@@ -23,6 +23,7 @@ the user's row is locked and statements go as they come.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -56,15 +57,12 @@ SET_ZONE = (
 STAMP = "(SELECT change_stamp FROM focus_stamp)"
 SEEN = "(SELECT coalesce(max(change_stamp), 0) FROM user_state WHERE user_id = :focus_uid)"
 ZONE_SQL = "SELECT rollup_tz FROM user_state WHERE user_id = :uid"
-PAID = (
-    "SELECT EXISTS (SELECT 1 FROM ledger WHERE user_id = :uid AND idempotency_key = :key), "
-    "(SELECT rollup_tz FROM user_state WHERE user_id = :uid)"
-)
 
 # Statements held back, each with the table it writes; they touch one row when they succeed.
 ONE_ROW = {
     INSERT_SESSION: "sessions",
     UPDATE_SESSION: "sessions",
+    ADD_LEDGER: "ledger",  # the transaction checks its key first (`DAY_STATE`)
     STORE_RUNS: "streak_cache",
 }
 # Upserts of many rows with distinct keys: held as one multi-row statement.
@@ -99,39 +97,51 @@ def _many_rows(sql: str, rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any
     return f"{head} VALUES {', '.join(tuples)} {tail}", params
 
 
+@functools.lru_cache(maxsize=256)
+def _statement(writes: tuple[tuple[str, int | None], ...], bump: bool, check_seen: bool) -> str:
+    """The text of `combined` for one shape of held writes (built once per shape)."""
+    ctes: list[str] = []
+    checks: list[str] = []
+    if bump:
+        ctes.append(f"focus_stamp AS ({BUMP})")
+        if check_seen:
+            checks.append(f"{STAMP} = :seen + 1")
+    for i, (sql, expect) in enumerate(writes):
+
+        def rename(match: re.Match[str], i: int = i) -> str:
+            name = match.group(1)
+            return STAMP if name == "change_stamp" and bump else f":w{i}_{name}"
+
+        ctes.append(f"w{i} AS ({_PARAM.sub(rename, sql)} RETURNING 1)")
+        if expect is not None:
+            checks.append(f"(SELECT count(*) FROM w{i}) = {int(expect)}")
+    guard = f"public.focus_guard({' AND '.join(checks)})" if checks else "true"
+    columns = [guard, *(f"(SELECT count(*) FROM w{i})" for i in range(len(writes)))]
+    if bump:
+        columns += [STAMP, "(SELECT rollup_tz FROM focus_stamp)"]
+    return f"WITH {', '.join(ctes)} SELECT {', '.join(columns)}"
+
+
 def combined(
     held: list[_Held], uid: Any, stamp: int | None, seen: int | None
 ) -> tuple[str, dict[str, Any]]:
     """One statement: the bump (unless `stamp` is known), every held write as a CTE, and
     the guard; it returns each write's row count, then the new stamp and the zone."""
-    ctes: list[str] = []
+    bump = stamp is None
+    sql = _statement(tuple((w.sql, w.expect) for w in held), bump, seen is not None)
     params: dict[str, Any] = {}
-    checks: list[str] = []
-    if stamp is None:
-        ctes.append(f"focus_stamp AS ({BUMP})")
+    if bump:
         params["bump_uid"] = uid
         if seen is not None:
-            checks.append(f"{STAMP} = :seen + 1")
             params["seen"] = seen
     for i, write in enumerate(held):
-
-        def rename(match: re.Match[str], i: int = i) -> str:
-            name = match.group(1)
-            if name == "change_stamp" and stamp is None:
-                return STAMP
-            return f":w{i}_{name}"
-
-        ctes.append(f"w{i} AS ({_PARAM.sub(rename, write.sql)} RETURNING 1)")
-        params |= {f"w{i}_{k}": v for k, v in write.params.items()}
-        if stamp is not None and "change_stamp" in write.params:
-            params[f"w{i}_change_stamp"] = stamp
-        if write.expect is not None:
-            checks.append(f"(SELECT count(*) FROM w{i}) = {int(write.expect)}")
-    guard = f"public.focus_guard({' AND '.join(checks)})" if checks else "true"
-    columns = [guard, *(f"(SELECT count(*) FROM w{i})" for i in range(len(held)))]
-    if stamp is None:
-        columns += [STAMP, "(SELECT rollup_tz FROM focus_stamp)"]
-    return f"WITH {', '.join(ctes)} SELECT {', '.join(columns)}", params
+        params.update((f"w{i}_{k}", v) for k, v in write.params.items())
+        if "change_stamp" in write.params:
+            if bump:
+                del params[f"w{i}_change_stamp"]
+            else:
+                params[f"w{i}_change_stamp"] = stamp
+    return sql, params
 
 
 class LazyTx:
@@ -229,44 +239,27 @@ class LazyTx:
             await self._flush()  # the read must see the held writes
         if self.begun or self.seen is not None or not isinstance(params, dict):
             return await self.inner.fetch(sql, params)
-        # The first read also reads the user's stamp, for the guard to compare.
+        # The first read also reads the user's stamp (for the guard) and zone (for stats).
         rows = await self.inner.fetch(
-            f"WITH q AS ({sql}) SELECT {SEEN}, (SELECT count(*) FROM q), n.* "
-            "FROM (SELECT 1) AS one LEFT JOIN "
+            f"WITH q AS ({sql}) SELECT {SEEN}, ({ZONE_SQL.replace(':uid', ':focus_uid')}), "
+            "(SELECT count(*) FROM q), n.* FROM (SELECT 1) AS one LEFT JOIN "
             "(SELECT row_number() OVER () AS focus_n, q.* FROM q) AS n ON true "
             "ORDER BY n.focus_n",
             params | {"focus_uid": self.identity.user_id},
         )
         self.seen = int(rows[0][0])
-        return [tuple(r)[3:] for r in rows] if rows[0][1] else []
+        if self._zone_raw is _UNKNOWN:
+            self._zone_raw = rows[0][1]
+            self.zone = known_zone(self._zone_raw)
+        return [tuple(r)[4:] for r in rows] if rows[0][2] else []
 
     async def execute(self, sql: str, params: Any = ()) -> int:
-        if isinstance(params, dict):
-            if sql in ONE_ROW:
-                await self._hold(_Held(sql, params, ONE_ROW[sql], 1))
-                return 1
-            if sql == ADD_LEDGER:
-                return await self._add_ledger(params)
+        if isinstance(params, dict) and sql in ONE_ROW:
+            await self._hold(_Held(sql, params, ONE_ROW[sql], 1))
+            return 1
         await self._begin()
         await self._flush()
         return await self.inner.execute(sql, self._stamped(params))
-
-    async def _add_ledger(self, params: dict[str, Any]) -> int:
-        """The caller needs to know at once whether the key was new."""
-        if self.begun:
-            await self._hold(_Held(ADD_LEDGER, params, "ledger", None))
-            return (await self._send(bump=False))[-1]
-        # Optimistic: whether the key is taken (and the zone, read with it); a payment
-        # committed meanwhile moves the user's stamp, and the guard refuses the rest.
-        uid = self.identity.user_id
-        paid, self._zone_raw = (
-            await self.fetch(PAID, {"uid": uid, "key": params["idempotency_key"]})
-        )[0]
-        self.zone = known_zone(self._zone_raw)
-        if paid:
-            return 0
-        await self._hold(_Held(ADD_LEDGER, params, "ledger", 1))
-        return 1
 
     async def executemany(self, sql: str, rows: Any) -> None:
         rows = list(rows)

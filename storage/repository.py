@@ -86,6 +86,16 @@ class Repository(Protocol):
         modes: tuple[Mode, ...] = (),
     ) -> list[Session]: ...
 
+    async def history_page(
+        self,
+        limit: int,
+        before: Cursor | None = None,
+        statuses: tuple[Status, ...] = (),
+        modes: tuple[Mode, ...] = (),
+    ) -> tuple[list[Session], Session | None]:
+        """`history(...)` and this device's open session, read together."""
+        ...
+
     def iter_sessions(self, page_size: int = 1000) -> AsyncIterator[Session]: ...
 
     async def rollups(self, dim: str, since_key: str | None = None) -> list[RollupRow]:

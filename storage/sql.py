@@ -37,7 +37,7 @@ from app.domain.errors import (
 )
 from app.domain.models import Bucket, LedgerEntry, Mode, Session, Status
 from app.domain.rewards import consecutive, day_runs
-from app.domain.rollup import rollup_entries
+from app.domain.rollup import local_day, rollup_entries
 from storage.codec import SESSION_COLUMNS, ledger_to_row, session_to_row, to_payload
 from storage.repository import Cursor, Identity, RollupRow
 
@@ -170,9 +170,11 @@ REWARDED_FOCUS_DAYS = (
     "SELECT key FROM rollups WHERE user_id = :uid AND dim = 'day' AND mode = 'focus' AND xp > 0"
 )
 STREAK = "SELECT longest, last_day, last_run FROM streak_cache WHERE user_id = :uid"
-# A rewarded focus session's day so far, the streak cache and the xp total: one round trip.
-DAY_AND_STREAK = (
-    "SELECT d.xp, s.longest, s.last_day, s.last_run, "
+# What an award needs to know, in one round trip: whether its ledger key is taken, the day's
+# focus xp so far, the streak cache and the xp total.
+DAY_STATE = (
+    "SELECT EXISTS (SELECT 1 FROM ledger WHERE user_id = :uid AND idempotency_key = :key), "
+    "d.xp, s.longest, s.last_day, s.last_run, "
     "(SELECT coalesce(sum(xp), 0) FROM rollups WHERE user_id = :uid AND dim = 'all') "
     "FROM (SELECT 1 AS one) AS o "
     "LEFT JOIN rollups AS d ON d.user_id = :uid AND d.dim = 'day' AND d.mode = 'focus' "
@@ -331,6 +333,7 @@ class SqlTransaction(_Reads):
         self.changes: list[Change] = []
         self._streak: tuple[int, date | None, int] | None = None
         self._xp: int | None = None
+        self._day: tuple[str, int] | None = None
         """The xp total as this transaction has left it, where it knows (saves a read)."""
 
     def _row(self, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -362,6 +365,15 @@ class SqlTransaction(_Reads):
         if before.status.is_open and after.status.is_terminal:
             await self._add_rollups(after)
 
+    async def _day_state(self, day: str, key: str = "") -> bool:
+        """Read `DAY_STATE` (the streak, the total and `day`'s focus xp are kept for the
+        rest of the transaction); whether ledger key `key` is taken."""
+        found = (await self.conn.fetch(DAY_STATE, self._me | {"day": day, "key": key}))[0]
+        self._streak = _runs([found[2:5]])
+        self._xp = int(found[5])
+        self._day = (day, int(found[1] or 0))
+        return bool(found[0])
+
     async def _add_rollups(self, session: Session) -> None:
         entries = rollup_entries(session, await self.filing_zone())
         if not entries:
@@ -369,12 +381,12 @@ class SqlTransaction(_Reads):
         new_day = None
         if session.mode is Mode.FOCUS and session.xp_awarded > 0:
             day = next(k for d, k, _, _ in entries if d == "day")
-            found = (await self.conn.fetch(DAY_AND_STREAK, self._me | {"day": day}))[0]
-            self._xp = int(found[4])
-            self._streak = _runs([found[1:4]])
-            if not found[0]:
+            if self._day is None or self._day[0] != day:
+                await self._day_state(day)
+            if self._day is not None and not self._day[1]:
                 new_day = date.fromisoformat(day)
         await self.conn.executemany(ADD_ROLLUP, _bucket_rows(self.conn, session.user_id, entries))
+        self._day = None  # the day's xp just changed
         if self._xp is not None:
             self._xp += sum(b.xp for d, _, _, b in entries if d == "all")
         if new_day is not None:
@@ -392,6 +404,11 @@ class SqlTransaction(_Reads):
         await store_runs(self.conn, self.identity.user_id, self._streak)
 
     async def add_ledger(self, entry: LedgerEntry) -> bool:
+        # The award's day state is read with the key check: the completion that follows
+        # (its stats and streak) needs no read of its own.
+        day = local_day(entry.created_at, await self.filing_zone()).isoformat()
+        if await self._day_state(day, entry.idempotency_key):
+            return False
         row = ledger_to_row(entry)
         if await self.conn.execute(ADD_LEDGER, self._row(row)) != 1:
             return False
@@ -539,6 +556,26 @@ class SqlRepository(_Reads):
         sql, params = self._history_sql(before, statuses, modes)
         rows = await self.conn.fetch(sql, params | {"limit": limit})
         return self.skipped.decode(self.conn, rows)
+
+    async def history_page(
+        self,
+        limit: int,
+        before: Cursor | None = None,
+        statuses: tuple[Status, ...] = (),
+        modes: tuple[Mode, ...] = (),
+    ) -> tuple[list[Session], Session | None]:
+        sql, params = self._history_sql(before, statuses, modes)
+        # One round trip: the page, then this device's open session (to settle first).
+        rows = await self.conn.fetch(
+            f"SELECT 0 AS part, page.* FROM ({sql}) AS page UNION ALL "
+            f"SELECT 1 AS part, {_COLS} FROM sessions "
+            f"WHERE user_id = :uid AND client_id = :cid AND {OPEN} "
+            "ORDER BY part, started_at DESC, id DESC",
+            params | self._me | {"limit": limit},
+        )
+        page = self.skipped.decode(self.conn, [r[1:] for r in rows if r[0] == 0])
+        current = self.skipped.decode(self.conn, [r[1:] for r in rows if r[0] == 1])
+        return page, current[0] if current else None
 
     async def iter_sessions(self, page_size: int = 1000) -> AsyncIterator[Session]:
         cursor: _RawPosition | None = None

@@ -22,9 +22,11 @@ class Reads(SessionFlows):
     ) -> HistoryPage:
         if not 1 <= limit <= 1000:
             raise UsageError(f"limit must be between 1 and 1000 (got {limit})")
-        await self.settle()
         cursor = decode_cursor(before) if before else None
-        rows = await self.repo.history(limit + 1, cursor, statuses, modes)
+        rows, current = await self.repo.history_page(limit + 1, cursor, statuses, modes)
+        if current is not None and self._needs_settling(current):
+            await self.settle()
+            rows, _ = await self.repo.history_page(limit + 1, cursor, statuses, modes)
         page, more = rows[:limit], len(rows) > limit
         return HistoryPage(page, encode_cursor(page[-1]) if more and page else None)
 

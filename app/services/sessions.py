@@ -180,6 +180,9 @@ class SessionFlows(ServiceBase):
             await flow.commit()
         return result
 
+    def _needs_settling(self, current: Session) -> bool:
+        return timer.settle(current, self.clock.now(), self.rules.max_pause) is not current
+
     @retried
     async def settle(self) -> Session | None:
         """Finish a session the clock overtook; returns it (completed or expired), else None."""
