@@ -349,7 +349,10 @@ def statement_error(exc: BaseException, target: Target, timeouts: Timeouts) -> F
 
 
 def _uuid(value: Any) -> uuid.UUID | None:
-    return None if value is None else uuid.UUID(bytes=value.bytes)
+    # asyncpg's UUID is a uuid.UUID (equal and hashing alike): kept as it comes.
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    return uuid.UUID(bytes=value.bytes)
 
 
 _UUIDS = tuple(i for i, c in enumerate(SESSION_COLUMNS) if c in ("id", "user_id", "client_id"))

@@ -251,20 +251,20 @@ async def test_a_port_that_never_answers_is_shown_within_the_connect_timeout(
     black_hole: int, clock: FakeClock, tmp_path: Path
 ) -> None:
     url = f"postgresql://alice:{SECRET}@127.0.0.1:{black_hole}/focus"
-    app = pg_app(url, clock, tmp_path, {"connect_timeout_seconds": 0.5})
+    app = pg_app(url, clock, tmp_path, {"connect_timeout_seconds": 2})
     async with app.run_test(size=(80, 24)) as pilot:
         t0 = time.monotonic()
         # While it waits, the timer screen is there and says so.
         await pilot.pause()
         assert app.timer_screen.countdown.caption == "Opening the database…"
-        while not toasts(app) and time.monotonic() - t0 < 10:
+        while not toasts(app) and time.monotonic() - t0 < 15:
             await pilot.pause(0.05)
         elapsed = time.monotonic() - t0
         ((title, message),) = toasts(app)
         assert title == "Server unavailable"
         assert message == (
-            f"Postgres at 127.0.0.1:{black_hole} did not answer within 0.5 s (connect timeout)"
+            f"Postgres at 127.0.0.1:{black_hole} did not answer within 2 s (connect timeout)"
         )
         assert app.timer_screen.countdown.caption == f"Database unavailable: {message}"
-        assert elapsed < 0.5 + 1.5, elapsed
+        assert elapsed < 2 + 3, elapsed  # the timeout, and a margin for a busy machine
         assert app.is_running
