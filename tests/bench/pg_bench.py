@@ -137,6 +137,8 @@ async def fill(admin_url: str, user: uuid.UUID, n: int) -> None:
         last_day.isoformat() if last_day else None,
         last_run,
     )
+    # The stats are filed in UTC already (as for a user who has used Focus all along).
+    await conn.execute("UPDATE user_state SET rollup_tz = 'UTC' WHERE user_id = $1", user)
     await conn.execute("ANALYZE")
     await conn.close()
 
