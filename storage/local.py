@@ -17,9 +17,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.domain.errors import ReadOnlyError, StorageError
+from storage.filing import rebuild_rollups, settle_zone, zone_name
 from storage.migrations import HEAD
 from storage.repository import Identity
-from storage.sql import Conn, SqlRepository, rebuild_rollups, settle_zone, zone_name
+from storage.sql import Conn, SqlRepository
 from storage.sqlite import SyncConn, backup, inspect_file, open_conn, shown
 
 

@@ -31,19 +31,16 @@ from typing import Any
 
 from app.domain.errors import BusyError, ChangedError
 from app.domain.models import Session
+from storage.filing import known_zone
 from storage.repository import Identity
-from storage.sql import (
+from storage.statements import (
     ADD_LEDGER,
     ADD_ROLLUP,
     INSERT_SESSION,
     STORE_RUNS,
     UPDATE_SESSION,
-    Conn,
-    SqlTransaction,
-    TxStart,
-    integrity_error,
-    known_zone,
 )
+from storage.unit import Conn, SqlTransaction, TxStart, integrity_error
 
 BUMP = (
     "INSERT INTO user_state (user_id, change_stamp) VALUES (:bump_uid, 1) "

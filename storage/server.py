@@ -28,6 +28,7 @@ from app.domain.models import Status
 from app.domain.timer import settle
 from storage import bulk
 from storage.codec import SESSION_COLUMNS
+from storage.filing import known_zone
 from storage.migrations import HEAD
 from storage.postgres import (
     SERVER_SETUP,
@@ -40,7 +41,6 @@ from storage.postgres import (
     with_password,
 )
 from storage.schema import metadata
-from storage.sql import known_zone
 
 CLIENT_GROUP = "focus_client"
 # The user the login role maps to, as a subquery the planner runs once per statement (an

@@ -15,8 +15,9 @@ from app.domain.errors import RefusedError
 from app.domain.models import Session, Status
 from app.domain.rewards import level_for
 from app.services import FocusService
-from storage import sql
-from storage.sql import SqlRepository, rebuild_rollups, refile
+from storage import filing
+from storage.filing import rebuild_rollups, refile
+from storage.sql import SqlRepository
 from tests.contract.conftest import RepoFactory
 from tests.contract.helpers import as_uuid, cached, ledger_totals, recount, rows
 
@@ -93,7 +94,7 @@ async def test_a_refile_racing_a_completion_loses_no_xp(
         await gate.wait()
         await original(tx)
 
-    monkeypatch.setattr(sql, "rebuild_rollups", slow_rebuild)
+    monkeypatch.setattr(filing, "rebuild_rollups", slow_rebuild)
     refiling = asyncio.create_task(refile(b, TOKYO))
     await reached.wait()
     completing = asyncio.create_task(service.complete())

@@ -1,0 +1,74 @@
+"""The SQL every store shares, written once in what SQLite and Postgres both speak (`ON
+CONFLICT`, row values, partial-index predicates), with named `:params`."""
+
+from __future__ import annotations
+
+from storage.codec import SESSION_COLUMNS
+
+BUCKET_COLS = ("completed", "abandoned", "expired", "focused_seconds", "xp", "coins")
+COLS = ", ".join(SESSION_COLUMNS)
+# Spelled exactly as the partial index's WHERE, so SQLite uses that index.
+OPEN = "status IN ('active', 'paused')"
+
+OPEN_SESSION = f"SELECT {COLS} FROM sessions WHERE user_id = :uid AND client_id = :cid AND {OPEN}"
+GET_SESSION = f"SELECT {COLS} FROM sessions WHERE user_id = :uid AND id = :sid"
+_STAMPED = (*SESSION_COLUMNS, "change_stamp")
+INSERT_SESSION = (
+    f"INSERT INTO sessions ({', '.join(_STAMPED)}) VALUES ({', '.join(':' + c for c in _STAMPED)})"
+)
+# SET names every column; the version guard makes a lost update impossible.
+UPDATE_SESSION = (
+    "UPDATE sessions SET "
+    + ", ".join(f"{c} = :{c}" for c in _STAMPED if c not in ("id", "user_id"))
+    + " WHERE user_id = :user_id AND id = :id AND version = :w_version"
+)
+_LEDGER_COLS = (
+    "id",
+    "user_id",
+    "idempotency_key",
+    "session_id",
+    "xp",
+    "coins",
+    "reason",
+    "created_at",
+    "change_stamp",
+)
+ADD_LEDGER = (
+    f"INSERT INTO ledger ({', '.join(_LEDGER_COLS)}) "
+    f"VALUES ({', '.join(':' + c for c in _LEDGER_COLS)}) "
+    "ON CONFLICT (user_id, idempotency_key) DO NOTHING"
+)
+ADD_ROLLUP = (
+    f"INSERT INTO rollups (user_id, dim, mode, key, {', '.join(BUCKET_COLS)}) "
+    f"VALUES (:user_id, :dim, :mode, :key, {', '.join(':' + c for c in BUCKET_COLS)}) "
+    "ON CONFLICT (user_id, dim, mode, key) DO UPDATE SET "
+    + ", ".join(f"{c} = rollups.{c} + excluded.{c}" for c in BUCKET_COLS)
+)
+TOTAL_XP = "SELECT coalesce(sum(xp), 0) FROM rollups WHERE user_id = :uid AND dim = 'all'"
+# A rewarded focus session (a minute or more) keeps a streak.
+REWARDED_FOCUS_DAYS = (
+    "SELECT key FROM rollups WHERE user_id = :uid AND dim = 'day' AND mode = 'focus' AND xp > 0"
+)
+STREAK = "SELECT longest, last_day, last_run FROM streak_cache WHERE user_id = :uid"
+# What an award needs to know, in one round trip: whether its ledger key is taken, the day's
+# focus xp so far, the streak cache and the xp total.
+DAY_STATE = (
+    "SELECT EXISTS (SELECT 1 FROM ledger WHERE user_id = :uid AND idempotency_key = :key), "
+    "d.xp, s.longest, s.last_day, s.last_run, "
+    "(SELECT coalesce(sum(xp), 0) FROM rollups WHERE user_id = :uid AND dim = 'all') "
+    "FROM (SELECT 1 AS one) AS o "
+    "LEFT JOIN rollups AS d ON d.user_id = :uid AND d.dim = 'day' AND d.mode = 'focus' "
+    "AND d.key = :day LEFT JOIN streak_cache AS s ON s.user_id = :uid"
+)
+STORE_RUNS = (
+    "INSERT INTO streak_cache (user_id, longest, last_day, last_run) "
+    "VALUES (:uid, :longest, :last_day, :last_run) ON CONFLICT (user_id) DO UPDATE SET "
+    "longest = excluded.longest, last_day = excluded.last_day, last_run = excluded.last_run"
+)
+ROLLUP_SELECT = f"SELECT dim, key, mode, {', '.join(BUCKET_COLS)} FROM rollups"
+TOP = (
+    "SELECT key, "
+    + ", ".join(f"sum({c})" for c in BUCKET_COLS)
+    + " FROM rollups WHERE user_id = :uid AND dim = :dim GROUP BY key "
+    "ORDER BY sum(focused_seconds) DESC, sum(completed + abandoned) DESC, key LIMIT :n"
+)
