@@ -149,6 +149,7 @@ class LazyTx:
         self.inner = conn
         self.identity = identity
         self.integrity_errors = conn.integrity_errors
+        self.uuid_text = conn.uuid_text
         self.begun = False
         self.stamp: int | None = None
         self.seen: int | None = None

@@ -80,6 +80,8 @@ def positional(sql: str) -> tuple[str, tuple[str, ...]]:
 class PgConn:
     """The store's connection protocol over one asyncpg connection."""
 
+    uuid_text = "{}::text"
+
     def __init__(self, raw: Any, target: Target, timeouts: Timeouts) -> None:
         self.raw = raw
         self.target = target

@@ -256,6 +256,11 @@ class SyncConn:
     """
 
     integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
+    # UUIDs are stored as 32 hex digits: dashed as str(uuid) writes them.
+    uuid_text = (
+        "(substr({0}, 1, 8) || '-' || substr({0}, 9, 4) || '-' || substr({0}, 13, 4) || '-' "
+        "|| substr({0}, 17, 4) || '-' || substr({0}, 21))"
+    )
 
     def __init__(self, raw: sqlite3.Connection, path: Path) -> None:
         self.raw = raw

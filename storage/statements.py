@@ -3,6 +3,8 @@ CONFLICT`, row values, partial-index predicates), with named `:params`."""
 
 from __future__ import annotations
 
+import functools
+
 from storage.codec import SESSION_COLUMNS
 
 BUCKET_COLS = ("completed", "abandoned", "expired", "focused_seconds", "xp", "coins")
@@ -50,16 +52,32 @@ REWARDED_FOCUS_DAYS = (
     "SELECT key FROM rollups WHERE user_id = :uid AND dim = 'day' AND mode = 'focus' AND xp > 0"
 )
 STREAK = "SELECT longest, last_day, last_run FROM streak_cache WHERE user_id = :uid"
-# What an award needs to know, in one round trip: whether its ledger key is taken, the day's
-# focus xp so far, the streak cache and the xp total.
-DAY_STATE = (
+# What an award needs to know, in one round trip: whether its ledger key is taken, the
+# streak cache and the xp total.
+AWARD_STATE = (
     "SELECT EXISTS (SELECT 1 FROM ledger WHERE user_id = :uid AND idempotency_key = :key), "
-    "d.xp, s.longest, s.last_day, s.last_run, "
+    "c.longest, c.last_day, c.last_run, "
     "(SELECT coalesce(sum(xp), 0) FROM rollups WHERE user_id = :uid AND dim = 'all') "
-    "FROM (SELECT 1 AS one) AS o "
-    "LEFT JOIN rollups AS d ON d.user_id = :uid AND d.dim = 'day' AND d.mode = 'focus' "
-    "AND d.key = :day LEFT JOIN streak_cache AS s ON s.user_id = :uid"
+    "FROM (SELECT 1 AS one) AS o LEFT JOIN streak_cache AS c ON c.user_id = :uid"
 )
+
+
+@functools.lru_cache(maxsize=4)
+def open_for_award(uuid_text: str) -> str:
+    """A transaction's open session with what completing it needs: whether its completion's
+    ledger key is taken (found by the unique key's index), the streak cache and the xp
+    total. `uuid_text` turns a stored UUID column into `str(uuid)` text."""
+    key = f"s.mode || '_complete:' || {uuid_text.format('s.id')}"
+    return (
+        f"SELECT {', '.join('s.' + c for c in SESSION_COLUMNS)}, "
+        "EXISTS (SELECT 1 FROM ledger AS l WHERE l.user_id = s.user_id "
+        f"AND l.idempotency_key = {key}), c.longest, c.last_day, c.last_run, "
+        "(SELECT coalesce(sum(xp), 0) FROM rollups WHERE user_id = :uid AND dim = 'all') "
+        "FROM sessions AS s LEFT JOIN streak_cache AS c ON c.user_id = s.user_id "
+        f"WHERE s.user_id = :uid AND s.client_id = :cid AND s.{OPEN}"
+    )
+
+
 STORE_RUNS = (
     "INSERT INTO streak_cache (user_id, longest, last_day, last_run) "
     "VALUES (:uid, :longest, :last_day, :last_run) ON CONFLICT (user_id) DO UPDATE SET "

@@ -21,14 +21,14 @@ from typing import Any, Protocol
 from app.domain.errors import FocusError, OpenSessionError, RefusedError, StorageError
 from app.domain.models import Bucket, LedgerEntry, Mode, Session
 from app.domain.rewards import consecutive, day_runs
-from app.domain.rollup import local_day, rollup_entries
-from storage.codec import ledger_to_row, session_to_row
+from app.domain.rollup import rollup_entries
+from storage.codec import SESSION_COLUMNS, ledger_to_row, session_to_row
 from storage.repository import Identity
 from storage.statements import (
     ADD_LEDGER,
     ADD_ROLLUP,
+    AWARD_STATE,
     BUCKET_COLS,
-    DAY_STATE,
     GET_SESSION,
     INSERT_SESSION,
     OPEN_SESSION,
@@ -37,6 +37,7 @@ from storage.statements import (
     STREAK,
     TOTAL_XP,
     UPDATE_SESSION,
+    open_for_award,
 )
 
 
@@ -44,6 +45,8 @@ class Conn(Protocol):
     """One database connection: runs the shared SQL and converts values for its driver."""
 
     integrity_errors: tuple[type[Exception], ...]
+    uuid_text: str
+    """SQL for a stored UUID column `{}` as text like `str(uuid)` (in ledger keys)."""
 
     @property
     def where(self) -> str:
@@ -262,7 +265,8 @@ class SqlTransaction(Reads):
         self.changes: list[Change] = []
         self._streak: tuple[int, date | None, int] | None = None
         self._xp: int | None = None
-        self._day: tuple[str, int] | None = None
+        self._paid: dict[str, bool] = {}
+        """Ledger keys known to be taken or free, as read with the open session."""
         """The xp total as this transaction has left it, where it knows (saves a read)."""
 
     def _row(self, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -294,13 +298,25 @@ class SqlTransaction(Reads):
         if before.status.is_open and after.status.is_terminal:
             await self._add_rollups(after)
 
-    async def _day_state(self, day: str, key: str = "") -> bool:
-        """Read `DAY_STATE` (the streak, the total and `day`'s focus xp are kept for the
-        rest of the transaction); whether ledger key `key` is taken."""
-        found = (await self.conn.fetch(DAY_STATE, self._me | {"day": day, "key": key}))[0]
-        self._streak = _runs([found[2:5]])
-        self._xp = int(found[5])
-        self._day = (day, int(found[1] or 0))
+    async def open_session(self) -> Session | None:
+        """The open session, read with what completing it needs (see `open_for_award`)."""
+        rows = await self.conn.fetch(open_for_award(self.conn.uuid_text), self._me)
+        width = len(SESSION_COLUMNS)
+        found = self.skipped.decode(self.conn, [tuple(r)[:width] for r in rows])
+        if not found:
+            return None
+        session, extra = found[0], tuple(rows[0])[width:]
+        self._paid[f"{session.mode.value}_complete:{session.id}"] = bool(extra[0])
+        self._streak = _runs([extra[1:4]])
+        self._xp = int(extra[4])
+        return session
+
+    async def _award_state(self, key: str) -> bool:
+        """Whether ledger key `key` is taken (the streak and the xp total are kept for the
+        rest of the transaction)."""
+        found = (await self.conn.fetch(AWARD_STATE, self._me | {"key": key}))[0]
+        self._streak = _runs([found[1:4]])
+        self._xp = int(found[4])
         return bool(found[0])
 
     async def _add_rollups(self, session: Session) -> None:
@@ -309,13 +325,14 @@ class SqlTransaction(Reads):
             return
         new_day = None
         if session.mode is Mode.FOCUS and session.xp_awarded > 0:
-            day = next(k for d, k, _, _ in entries if d == "day")
-            if self._day is None or self._day[0] != day:
-                await self._day_state(day)
-            if self._day is not None and not self._day[1]:
-                new_day = date.fromisoformat(day)
+            day = date.fromisoformat(next(k for d, k, _, _ in entries if d == "day"))
+            if self._streak is None:
+                self._streak = await self._streak_runs()
+            # The cache's last day is the newest day with a rewarded focus session: any
+            # other day may be new (an older one is recounted).
+            if day != self._streak[1]:
+                new_day = day
         await self.conn.executemany(ADD_ROLLUP, bucket_rows(self.conn, session.user_id, entries))
-        self._day = None  # the day's xp just changed
         if self._xp is not None:
             self._xp += sum(b.xp for d, _, _, b in entries if d == "all")
         if new_day is not None:
@@ -333,10 +350,12 @@ class SqlTransaction(Reads):
         await store_runs(self.conn, self.identity.user_id, self._streak)
 
     async def add_ledger(self, entry: LedgerEntry) -> bool:
-        # The award's day state is read with the key check: the completion that follows
-        # (its stats and streak) needs no read of its own.
-        day = local_day(entry.created_at, await self.filing_zone()).isoformat()
-        if await self._day_state(day, entry.idempotency_key):
+        # Whether the key is taken was read with the open session, or is read now, with
+        # what the completion that follows needs (its stats and streak need no read).
+        paid = self._paid.pop(entry.idempotency_key, None)
+        if paid is None:
+            paid = await self._award_state(entry.idempotency_key)
+        if paid:
             return False
         row = ledger_to_row(entry)
         if await self.conn.execute(ADD_LEDGER, self._row(row)) != 1:
@@ -359,7 +378,6 @@ class SqlTransaction(Reads):
         """The caches were rebuilt in this transaction: forget what it had read of them."""
         self._streak = streak
         self._xp = None
-        self._day = None
 
     async def commit(self) -> None:
         if self.local:

@@ -66,7 +66,7 @@ async def test_round_trips_per_action(repos: list[SqlRepository], clock: FakeClo
         sent.clear()
         await action()
         counts[name] = len(await settled(sent))
-    assert counts == {"start": 1, "pause": 2, "resume": 2, "complete": 3}
+    assert counts == {"start": 1, "pause": 2, "resume": 2, "complete": 2}
     assert not any(q.strip().upper().startswith(("BEGIN", "COMMIT")) for q in sent)
 
 
