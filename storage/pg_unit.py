@@ -13,7 +13,7 @@ commits on its own (atomically). The statement checks itself: every write touche
 and the user's stamp is the one this transaction first read (no other write of the user
 committed since, so what it read still holds); if not, `focus_guard()` raises and nothing
 at all is written: `ChangedError`, and the flow runs again. A start is one round trip, a
-pause two, a completion three.
+pause or a completion two.
 
 Whatever does need a real transaction (a read of a table a held write changes, a write
 whose effect is not fixed, a second write to one table, whose order can matter) opens one
