@@ -37,6 +37,7 @@ from storage.statements import (
     ADD_LEDGER,
     ADD_ROLLUP,
     INSERT_SESSION,
+    PARAM,
     STORE_RUNS,
     UPDATE_SESSION,
 )
@@ -59,12 +60,11 @@ ZONE_SQL = "SELECT rollup_tz FROM user_state WHERE user_id = :uid"
 ONE_ROW = {
     INSERT_SESSION: "sessions",
     UPDATE_SESSION: "sessions",
-    ADD_LEDGER: "ledger",  # the transaction checks its key first (`DAY_STATE`)
+    ADD_LEDGER: "ledger",  # the transaction checks its key first (`AWARD_STATE`)
     STORE_RUNS: "streak_cache",
 }
 # Upserts of many rows with distinct keys: held as one multi-row statement.
 MANY = {ADD_ROLLUP: "rollups"}
-_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _TABLES = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE)\s+([A-Za-z_]\w*)", re.IGNORECASE)
 _UNKNOWN = object()
 
@@ -89,7 +89,7 @@ def _many_rows(sql: str, rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any
         def rename(match: re.Match[str], j: int = j) -> str:
             return f":r{j}_{match.group(1)}"
 
-        tuples.append("(" + _PARAM.sub(rename, one) + ")")
+        tuples.append("(" + PARAM.sub(rename, one) + ")")
         params |= {f"r{j}_{k}": v for k, v in row.items()}
     return f"{head} VALUES {', '.join(tuples)} {tail}", params
 
@@ -109,7 +109,7 @@ def _statement(writes: tuple[tuple[str, int | None], ...], bump: bool, check_see
             name = match.group(1)
             return STAMP if name == "change_stamp" and bump else f":w{i}_{name}"
 
-        ctes.append(f"w{i} AS ({_PARAM.sub(rename, sql)} RETURNING 1)")
+        ctes.append(f"w{i} AS ({PARAM.sub(rename, sql)} RETURNING 1)")
         if expect is not None:
             checks.append(f"(SELECT count(*) FROM w{i}) = {int(expect)}")
     guard = f"public.focus_guard({' AND '.join(checks)})" if checks else "true"

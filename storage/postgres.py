@@ -41,6 +41,7 @@ from storage.pg_connect import (
 from storage.pg_unit import StampRecorder
 from storage.repository import Identity
 from storage.sql import SqlRepository
+from storage.statements import PARAM
 
 __all__ = [
     "SERVER_SETUP",
@@ -61,9 +62,6 @@ DIRECT_CLIENTS = uuid.UUID("6f1d7a52-3c1e-4f0e-9a55-f0c05e5a7d10")
 rule, all of a user's direct-to-Postgres processes are one device."""
 
 
-_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
-
-
 def positional(sql: str) -> tuple[str, tuple[str, ...]]:
     """`:name` parameters as asyncpg's `$n` (casts such as `::uuid[]` left alone)."""
     names: list[str] = []
@@ -74,7 +72,7 @@ def positional(sql: str) -> tuple[str, tuple[str, ...]]:
             names.append(name)
         return f"${names.index(name) + 1}"
 
-    return _PARAM.sub(number, sql), tuple(names)
+    return PARAM.sub(number, sql), tuple(names)
 
 
 class PgConn:

@@ -4,8 +4,12 @@ CONFLICT`, row values, partial-index predicates), with named `:params`."""
 from __future__ import annotations
 
 import functools
+import re
 
 from storage.codec import SESSION_COLUMNS
+
+PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+"""A `:name` parameter of these statements (casts such as `::uuid[]` are not)."""
 
 BUCKET_COLS = ("completed", "abandoned", "expired", "focused_seconds", "xp", "coins")
 COLS = ", ".join(SESSION_COLUMNS)
