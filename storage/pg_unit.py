@@ -78,20 +78,28 @@ class _Held:
     """The rows it must touch (fewer: its guard failed); None: any number."""
 
 
-def _many_rows(sql: str, rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
-    """`INSERT ... VALUES (:a, :b) ON CONFLICT ...` for every row in one statement."""
+@functools.lru_cache(maxsize=64)
+def _many_text(sql: str, n: int) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The text of `sql` for n rows, and (new name, old name) for every parameter."""
     head, rest = sql.split(" VALUES (", 1)
     one, tail = rest.split(") ", 1)
-    tuples: list[str] = []
-    params: dict[str, Any] = {}
-    for j, row in enumerate(rows):
+    names = PARAM.findall(one)
+    tuples = ["(" + PARAM.sub(rf":r{j}_\1", one) + ")" for j in range(n)]
+    renamed = tuple((f"r{j}_{k}", k) for j in range(n) for k in names)
+    return f"{head} VALUES {', '.join(tuples)} {tail}", renamed
 
-        def rename(match: re.Match[str], j: int = j) -> str:
-            return f":r{j}_{match.group(1)}"
 
-        tuples.append("(" + PARAM.sub(rename, one) + ")")
-        params |= {f"r{j}_{k}": v for k, v in row.items()}
-    return f"{head} VALUES {', '.join(tuples)} {tail}", params
+def _many_rows(sql: str, rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """`INSERT ... VALUES (:a, :b) ON CONFLICT ...` for every row in one statement."""
+    text, renamed = _many_text(sql, len(rows))
+    width = len(renamed) // len(rows)
+    params = {new: rows[i // width][old] for i, (new, old) in enumerate(renamed)}
+    return text, params
+
+
+@functools.lru_cache(maxsize=512)
+def _tables(sql: str) -> frozenset[str]:
+    return frozenset(_TABLES.findall(sql))
 
 
 @functools.lru_cache(maxsize=256)
@@ -233,7 +241,7 @@ class LazyTx:
         return self.zone
 
     async def fetch(self, sql: str, params: Any = ()) -> list[Any]:
-        if {h.table for h in self._held} & set(_TABLES.findall(sql)):
+        if self._held and {h.table for h in self._held} & _tables(sql):
             await self._flush()  # the read must see the held writes
         if self.begun or self.seen is not None or not isinstance(params, dict):
             return await self.inner.fetch(sql, params)

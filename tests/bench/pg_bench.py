@@ -44,35 +44,44 @@ REFERENCE = {
 }
 
 
-async def floors(url: str, rounds: int) -> dict[str, list[float]]:
-    """One-row durable commits through raw asyncpg, interleaved: `BEGIN; INSERT; COMMIT`
-    (a transaction, as `async with conn.transaction()` sends it: three round trips, like
-    the SQLite floor's `BEGIN IMMEDIATE; INSERT; COMMIT`) and a lone autocommit `INSERT`
-    (one round trip, the least any durable write can cost)."""
-    import asyncpg
+class Floors:
+    """One-row durable commits through raw asyncpg: `BEGIN; INSERT; COMMIT` (a transaction,
+    as `async with conn.transaction()` sends it: three round trips, like the SQLite floor's
+    `BEGIN IMMEDIATE; INSERT; COMMIT`) and a lone autocommit `INSERT` (one round trip, the
+    least any durable write can cost). Sampled between the actions, so the ratios compare
+    figures taken under the same load."""
 
-    conn = await asyncpg.connect(url)
-    await conn.execute("CREATE TABLE bench_floor (id uuid PRIMARY KEY, v int NOT NULL)")
-    insert = "INSERT INTO bench_floor VALUES ($1, $2)"
-    out: dict[str, list[float]] = defaultdict(list)
-    for i in range(rounds):
+    INSERT = "INSERT INTO bench_floor VALUES ($1, $2)"
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.times: dict[str, list[float]] = defaultdict(list)
+
+    @classmethod
+    async def open(cls, url: str) -> Floors:
+        import asyncpg
+
+        conn = await asyncpg.connect(url)
+        await conn.execute("CREATE TABLE bench_floor (id uuid PRIMARY KEY, v int NOT NULL)")
+        return cls(conn)
+
+    async def sample(self) -> None:
         t0 = time.perf_counter()
-        async with conn.transaction():
-            await conn.execute(insert, uuid.uuid4(), i)
-        out["floor_tx"].append(time.perf_counter() - t0)
+        async with self.conn.transaction():
+            await self.conn.execute(self.INSERT, uuid.uuid4(), 1)
+        self.times["floor_tx"].append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        await conn.execute(insert, uuid.uuid4(), i)
-        out["floor_insert"].append(time.perf_counter() - t0)
-    await conn.close()
-    return out
+        await self.conn.execute(self.INSERT, uuid.uuid4(), 2)
+        self.times["floor_insert"].append(time.perf_counter() - t0)
 
 
-async def actions(url: str, rounds: int) -> dict[str, list[float]]:
+async def actions(url: str, rounds: int, floors: Floors) -> dict[str, list[float]]:
     clock = FakeClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
     repo = await open_pg_repository(url, ZONE)
     svc = FocusService(repo, clock, ZONE, TimerRules())
     times: dict[str, list[float]] = defaultdict(list)
     for _ in range(rounds):
+        await floors.sample()
         sid = (await svc.start(task="bench", tags=["b"])).id
         clock.advance(minutes=2)
         times["get"].append(await timed(lambda: repo.get_session(sid)))  # noqa: B023
@@ -81,6 +90,7 @@ async def actions(url: str, rounds: int) -> dict[str, list[float]]:
         clock.advance(minutes=1)
         times["resume"].append(await timed(svc.resume))
         clock.advance(minutes=5)
+        await floors.sample()
         times["complete"].append(await timed(svc.complete))
         clock.advance(minutes=1)
         times["start"].append(await timed(lambda: svc.start(task="bench", tags=["b"])))
@@ -202,9 +212,11 @@ async def run(server_url: str, sessions: int, rounds: int) -> dict[str, Any]:
     await init_server(admin)
     user = await add_user(admin)
     result: dict[str, Any] = {"sessions": sessions, "rounds": rounds}
-    for name, samples in (await floors(floor_db, rounds)).items():
+    floors = await Floors.open(floor_db)
+    for name, samples in (await actions(user["sync_url"], rounds, floors)).items():
         result[name] = summary(samples)
-    for name, samples in (await actions(user["sync_url"], rounds)).items():
+    await floors.conn.close()
+    for name, samples in floors.times.items():
         result[name] = summary(samples)
     big = await add_user(admin)  # a user of its own, with the long history
     t0 = time.perf_counter()
