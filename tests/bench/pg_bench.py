@@ -191,6 +191,10 @@ async def at_scale(url: str, user: uuid.UUID, rounds: int) -> dict[str, list[flo
         times["history_deep"].append(await timed(lambda: svc.history(25, cursor)))
         times["raw_deep"].append(await timed(raw_deep))
         times["stats"].append(await timed(svc.stats))
+        await svc.start(task="bench", tags=["b"])
+        clock.advance(minutes=8)
+        times["complete_big"].append(await timed(svc.complete))
+        clock.advance(minutes=1)
     await raw.close()
     await repo.close()
     return times
@@ -280,6 +284,7 @@ def report(r: dict[str, Any]) -> str:
     x = _ratio(r, "history_deep", "raw_deep")
     row("history page of 25, 5,000 deep", "history_deep", f"{x:.2f}x raw: {verdict(x <= 2)}")
     row("stats", "stats")
+    row("complete, at that history size", "complete_big", floor("complete_big"))
     return "\n".join(lines)
 
 
