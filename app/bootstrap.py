@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.clock import Clock, SystemClock
 from app.config import (
@@ -22,6 +23,9 @@ from app.services import FocusService, TimerRules
 from storage.local import open_repository
 from storage.sql import SqlRepository
 from storage.sqlite import shown
+
+if TYPE_CHECKING:
+    from storage.sync import SyncTarget
 
 
 @dataclass
@@ -40,6 +44,23 @@ class Container:
     async def close(self) -> None:
         await self.hooks.drain()
         await self.repo.close()
+
+
+def sync_target(settings: Settings) -> SyncTarget | None:
+    """Where this device syncs to (`[sync] url` or FOCUS_SYNC_URL), or None: it stays local."""
+    url = settings.sync.url
+    if url is None or not url.get_secret_value().strip():
+        return None
+    from storage.pg_connect import Timeouts
+    from storage.sync import SyncTarget
+
+    s = settings.sync
+    return SyncTarget(
+        url.get_secret_value().strip(),
+        os.environ.get("FOCUS_SYNC_PASSWORD") or None,
+        Timeouts(s.connect_timeout_seconds, s.statement_timeout_seconds),
+        s.batch_size,
+    )
 
 
 def timer_rules(settings: Settings) -> TimerRules:

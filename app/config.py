@@ -171,13 +171,26 @@ class StorageSettings(_Section):
 
 @dataclass(frozen=True)
 class SyncSettings(_Section):
-    """`[sync]`: the shared Postgres store (a later release)."""
+    """`[sync]`: the shared Postgres this device syncs to (none: the device stays local)."""
 
     _section = "sync"
-    postgres_url: Secret | None = field(
-        default=None, metadata=secret("postgresql://user:password@host/db of the shared store.")
+    url: Secret | None = field(
+        default=None,
+        metadata=secret(
+            "postgresql://user:password@host:5432/db: the user's URL from `focus server "
+            "add-user`. Also FOCUS_SYNC_URL (and the password alone in FOCUS_SYNC_PASSWORD)."
+        ),
     )
-    batch_size: int = setting(1000, "Outbox rows pushed per round trip.", ge=1, le=100_000)
+    batch_size: int = setting(1000, "Changes pushed per server transaction.", ge=1, le=100_000)
+    interval_seconds: float = setting(
+        60.0, "The app syncs this often (and shortly after each change).", ge=5, le=86_400
+    )
+    connect_timeout_seconds: float = setting(
+        5.0, "Give up connecting to the sync server after this long.", gt=0, le=300
+    )
+    statement_timeout_seconds: float = setting(
+        30.0, "Give up on one sync statement after this long.", gt=0, le=3600
+    )
 
 
 @dataclass(frozen=True)
@@ -251,7 +264,7 @@ SECTIONS: dict[str, type[_Section] | None] = {
 }
 """Every section in file order; `keys` is a free-form table of binding ids."""
 
-ENV_ALIASES = {"FOCUS_STORAGE_URL": ("storage", "url")}
+ENV_ALIASES = {"FOCUS_STORAGE_URL": ("storage", "url"), "FOCUS_SYNC_URL": ("sync", "url")}
 """Short environment variables for the keys people set most (they win over the file)."""
 
 

@@ -166,7 +166,7 @@ def setting(default: _T, doc: str, **limits: Any) -> _T:
 
 
 def secret(doc: str) -> dict[str, Rule]:
-    """The metadata of a secret; best set from the environment (FOCUS_SYNC__POSTGRES_URL)."""
+    """The metadata of a secret; best set from the environment (FOCUS_SYNC_URL)."""
     return {"rule": Rule(Secret, doc)}
 
 

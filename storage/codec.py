@@ -165,7 +165,9 @@ SESSION_COLUMNS = (
     "created_at",
     "updated_at",
 )
-UUID_COLUMNS = frozenset({"id", "user_id", "client_id", "session_id", "entity_id", "library_id"})
+UUID_COLUMNS = frozenset(
+    {"id", "user_id", "client_id", "session_id", "entity_id", "library_id", "changed_by"}
+)
 DATETIME_COLUMNS = frozenset(
     {
         "started_at",

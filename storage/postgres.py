@@ -223,9 +223,10 @@ async def open_conn(target: Target, timeouts: Timeouts) -> PgConn:
     return PgConn(raw, target, timeouts)
 
 
-SERVER_SETUP = 2
+SERVER_SETUP = 3
 """What `focus server init` last applied besides the schema (grants, policies, functions):
-2 = policies on an inline lookup, and `focus_guard()` for the one-statement writes."""
+2 = policies on an inline lookup, and `focus_guard()` for the one-statement writes;
+3 = the server's checks of what clients write (triggers) and sync protocol 1."""
 
 
 def _setup_error(conn: PgConn, setup: Any) -> StorageError | None:

@@ -108,6 +108,8 @@ sessions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("change_stamp", BigInteger),
+    # The device whose push last changed the row on the server (breaks a tie of versions).
+    Column("changed_by", Uuid),
     CheckConstraint("mode IN ('focus', 'short_break', 'long_break')", name="mode"),
     CheckConstraint(
         "status IN ('active', 'paused', 'completed', 'abandoned', 'expired')", name="status"
@@ -276,4 +278,17 @@ sync_clients = Table(
     Column("client_id", Uuid, primary_key=True),
     Column("last_mutation_id", BigInteger, nullable=False, server_default="0"),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Changes a push refused, with the reason: on the server, and on the device that sent them.
+sync_rejections = Table(
+    "sync_rejections",
+    metadata,
+    Column("user_id", Uuid, primary_key=True),
+    Column("client_id", Uuid, primary_key=True),
+    Column("mutation_id", BigInteger, primary_key=True),
+    Column("entity", String(16), nullable=False),
+    Column("entity_id", Uuid, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )

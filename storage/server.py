@@ -56,6 +56,107 @@ GUARD = (
     "RETURN true; END $$"
 )
 
+# The server's own checks of what any client writes (a modified client included): the rules
+# of `storage.sync.rules`, in triggers. A session's end instant stays alone and in order, its
+# amounts in range, its reward the one due, and a finished session stays as it finished; an
+# award must match its completed session. Refusals are check violations naming the rule.
+_DUE = (
+    "CASE WHEN f < 60 THEN {zero} WHEN m = 'focus' THEN greatest({floor}, f / {per}) "
+    "WHEN m = 'short_break' THEN {short} ELSE {long} END"
+)
+DUE_XP = _DUE.format(zero=0, floor=5, per=60, short=2, long=3)
+DUE_COINS = _DUE.format(zero=0, floor=2, per=300, short=0, long=1)
+CHECKS = (
+    f"""
+CREATE OR REPLACE FUNCTION public.focus_due(m text, f bigint, OUT xp int, OUT coins int)
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS
+$$ SELECT ({DUE_XP})::int, ({DUE_COINS})::int $$""",
+    """
+CREATE OR REPLACE FUNCTION public.focus_check_session() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+  problem text;
+  ended timestamptz := coalesce(NEW.completed_at, NEW.abandoned_at, NEW.expired_at);
+  ends int := (NEW.completed_at IS NOT NULL)::int + (NEW.abandoned_at IS NOT NULL)::int
+              + (NEW.expired_at IS NOT NULL)::int;
+  due record := public.focus_due(NEW.mode, NEW.focused_us / 1000000);
+  latest timestamptz := now() + interval '1 day';
+BEGIN
+  IF TG_OP = 'UPDATE' AND OLD.status IN ('completed', 'abandoned', 'expired') AND (
+       NEW.status <> OLD.status OR NEW.xp_awarded <> OLD.xp_awarded
+       OR NEW.coins_awarded <> OLD.coins_awarded OR NEW.focused_us <> OLD.focused_us) THEN
+    problem := 'a finished session stays as it finished';
+  ELSIF NEW.status IN ('completed', 'abandoned', 'expired') AND (ends <> 1 OR
+       (NEW.status = 'completed' AND NEW.completed_at IS NULL) OR
+       (NEW.status = 'abandoned' AND NEW.abandoned_at IS NULL) OR
+       (NEW.status = 'expired' AND NEW.expired_at IS NULL)) THEN
+    problem := 'a finished session needs its end instant alone';
+  ELSIF NEW.status IN ('active', 'paused') AND ends <> 0 THEN
+    problem := 'an open session has an end instant';
+  ELSIF NEW.status = 'paused' AND (NEW.paused_at IS NULL OR NEW.paused_remaining_us IS NULL) THEN
+    problem := 'a paused session lacks its pause';
+  ELSIF NEW.status = 'active' AND NEW.ends_at IS NULL THEN
+    problem := 'an active session has no end time';
+  ELSIF NEW.planned_seconds NOT BETWEEN 1 AND 86400
+       OR NEW.extended_us NOT BETWEEN 0 AND 604800000000
+       OR NEW.paused_us < 0 OR NEW.slept_us < 0 OR NEW.focused_us < 0 OR NEW.pause_count < 0
+       OR NEW.version < 1 OR NEW.paused_remaining_us < 0
+       OR NEW.paused_remaining_us > NEW.planned_seconds * 1000000::bigint + NEW.extended_us THEN
+    problem := 'an amount out of range';
+  ELSIF ended IS NOT NULL
+       AND NEW.focused_us > (extract(epoch FROM ended - NEW.started_at) + 1) * 1000000 THEN
+    problem := 'more focused time than the session lasted';
+  ELSIF NEW.status <> 'completed' AND (NEW.xp_awarded <> 0 OR NEW.coins_awarded <> 0) THEN
+    problem := 'an unfinished or lost session carries a reward';
+  ELSIF NEW.status = 'completed' AND (NEW.xp_awarded, NEW.coins_awarded) <> (0, 0)
+       AND (NEW.xp_awarded, NEW.coins_awarded) <> (due.xp, due.coins) THEN
+    problem := 'a reward that is not the one due';
+  ELSIF NEW.started_at NOT BETWEEN timestamptz '2000-01-01 00:00Z' AND latest
+       OR NEW.ends_at NOT BETWEEN NEW.started_at AND latest
+       OR NEW.paused_at NOT BETWEEN NEW.started_at AND latest
+       OR ended NOT BETWEEN NEW.started_at AND latest THEN
+    problem := 'an instant out of range';
+  ELSIF length(NEW.task_title) > 200 OR (CASE WHEN json_typeof(NEW.tags) = 'array'
+       THEN json_array_length(NEW.tags) > 16 ELSE true END) THEN
+    problem := 'task title or tags too long';
+  END IF;
+  IF problem IS NOT NULL THEN
+    RAISE EXCEPTION 'focus: session refused: %', problem USING ERRCODE = '23514';
+  END IF;
+  RETURN NEW;
+END $$""",
+    """
+CREATE OR REPLACE FUNCTION public.focus_check_ledger() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+  s record;
+  due record;
+BEGIN
+  SELECT mode, status, focused_us, xp_awarded, coins_awarded INTO s FROM public.sessions
+   WHERE user_id = NEW.user_id AND id = NEW.session_id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'focus: award refused: no such session' USING ERRCODE = '23514';
+  END IF;
+  due := public.focus_due(s.mode, s.focused_us / 1000000);
+  IF NEW.reason <> s.mode || '_complete'
+     OR NEW.idempotency_key <> s.mode || '_complete:' || NEW.session_id::text
+     OR s.status <> 'completed' OR (NEW.xp, NEW.coins) <> (due.xp, due.coins)
+     OR (NEW.xp, NEW.coins) <> (s.xp_awarded, s.coins_awarded) THEN
+    RAISE EXCEPTION 'focus: award refused: not the one its session earned'
+      USING ERRCODE = '23514';
+  END IF;
+  RETURN NEW;
+END $$""",
+    "DROP TRIGGER IF EXISTS focus_check ON public.sessions",
+    "CREATE TRIGGER focus_check BEFORE INSERT OR UPDATE ON public.sessions "
+    "FOR EACH ROW EXECUTE FUNCTION public.focus_check_session()",
+    "DROP TRIGGER IF EXISTS focus_check ON public.ledger",
+    # After the statement: a completion's one-statement write changes the session in
+    # another part of the same statement, which the check must see.
+    "CREATE TRIGGER focus_check AFTER INSERT OR UPDATE ON public.ledger "
+    "FOR EACH ROW EXECUTE FUNCTION public.focus_check_ledger()",
+)
+
 # What a client may do to each table (RLS then narrows it to the user's rows). Device-side
 # tables (outbox, sync_state) are not for clients at all; the ledger is append-only.
 GRANTS: dict[str, str] = {
@@ -67,6 +168,7 @@ GRANTS: dict[str, str] = {
     "tracks": "SELECT, INSERT, UPDATE, DELETE",
     "user_state": "SELECT, INSERT, UPDATE",
     "sync_clients": "SELECT, INSERT, UPDATE",
+    "sync_rejections": "SELECT, INSERT",
     "focus_users": "SELECT",
     "meta": "SELECT",
     "alembic_version": "SELECT",
@@ -187,6 +289,8 @@ async def _secure(raw: Any, admin_role: str) -> int:
         await raw.execute("REVOKE ALL ON FUNCTION public.focus_user_id() FROM PUBLIC")
         await raw.execute(f"GRANT EXECUTE ON FUNCTION public.focus_user_id() TO {CLIENT_GROUP}")
         await raw.execute(GUARD)
+        for statement in CHECKS:
+            await raw.execute(statement)
         await raw.execute("REVOKE ALL ON FUNCTION public.focus_guard(boolean) FROM PUBLIC")
         await raw.execute(
             f"GRANT EXECUTE ON FUNCTION public.focus_guard(boolean) TO {CLIENT_GROUP}"

@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "config": "admin.config",
     "db": "admin.db",
     "server": "server.server",
+    "sync": "sync.sync",
 }
 """Each command name and its handler (`module.function` in app.cli), imported when run."""
 

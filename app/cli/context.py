@@ -111,8 +111,9 @@ def _drive(flow: Coroutine[Any, Any, None]) -> None:
     raise RuntimeError("a flow suspended without an event loop")
 
 
-def with_store(*, readonly: bool) -> Callable[[StoreHandler], Handler]:
-    """Turn an async body into a command: bootstrap (read-only or not), run it, close."""
+def with_store(*, readonly: bool, network: bool = False) -> Callable[[StoreHandler], Handler]:
+    """Turn an async body into a command: bootstrap (read-only or not), run it, close.
+    `network`: the body talks to a server (always in an event loop)."""
 
     def wrap(body: StoreHandler) -> Handler:
         async def run(args: argparse.Namespace) -> None:
@@ -131,7 +132,7 @@ def with_store(*, readonly: bool) -> Callable[[StoreHandler], Handler]:
                 await app.close()
 
         def handler(args: argparse.Namespace) -> int:
-            if _needs_event_loop(args, readonly):
+            if network or _needs_event_loop(args, readonly):
                 import asyncio
 
                 asyncio.run(run(args))

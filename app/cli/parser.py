@@ -171,6 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="X",
         help="how many times faster than real time (default 120: about 40 s)",
     )
+    p = add("sync", "push this device's changes to the shared Postgres, then pull the others'")
+    p.add_argument(
+        "--rejected",
+        action="store_true",
+        help="list the changes the server refused, with their reasons (no network)",
+    )
     p = add("config", "configuration")
     p.add_argument("action", choices=["check", "path"])
     p = add("db", "database")

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app import cli_output as out
 from app.cli.context import emit, with_store
@@ -27,7 +27,13 @@ def status(args: argparse.Namespace) -> int:
 async def _full_status(args: argparse.Namespace, app: Container) -> None:
     session = await app.service.status()
     now = app.clock.now()
-    data = {"session": session_dict(session, now) if session else None}
+    data: dict[str, Any] = {"session": session_dict(session, now) if session else None}
+    if getattr(args, "json", False) and args.command == "status":
+        from storage.sync import read_state
+
+        state = await read_state(app.repo)
+        data["pending_changes"] = await app.repo.pending_changes()
+        data["last_sync_at"] = state.last_sync_at.isoformat() if state.last_sync_at else None
     if args.command == "statusline":
         emit(args, data, out.statusline(session, now))
     else:

@@ -62,7 +62,7 @@ async def test_concurrent_completions_pay_once(twins: list[FocusService], clock:
     clock.advance(minutes=20)
     results = await asyncio.gather(*(s.complete() for s in twins), return_exceptions=True)
     done = [r for r in results if not isinstance(r, BaseException)]
-    assert len(done) == 1
+    assert len(done) == 1, results
     assert all(isinstance(r, RefusedError) for r in results if isinstance(r, BaseException))
     assert done[0].session.xp_awarded == 20
     repo = _repo(twins[-1])

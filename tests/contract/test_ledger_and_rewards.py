@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from app.clock import FakeClock
+from app.domain.errors import StorageError
 from app.domain.models import LedgerEntry, Mode, Status
 from app.services import FocusService
 from storage.sql import SqlRepository
@@ -69,7 +70,7 @@ async def test_rewards_per_mode_and_nothing_under_a_minute(
 
 
 async def test_a_ledger_idempotency_key_pays_only_once(
-    service: FocusService, repo: SqlRepository, clock: FakeClock
+    service: FocusService, repo: SqlRepository, clock: FakeClock, backend: str
 ) -> None:
     await service.start(minutes=25)
     clock.advance(minutes=24)
@@ -105,7 +106,8 @@ async def test_a_ledger_idempotency_key_pays_only_once(
     assert await rows(repo, ledger_sql) == ledger_before
 
     # The same session brought back open (as a replayed change would) and completed again:
-    # the ledger refuses the second award and the session records no reward.
+    # the ledger refuses the second award and the session records no reward. The shared
+    # server refuses the reopening itself: a finished session stays as it finished.
     reopened = replace(
         done,
         status=Status.ACTIVE,
@@ -113,6 +115,13 @@ async def test_a_ledger_idempotency_key_pays_only_once(
         ends_at=clock.now() + timedelta(minutes=5),
         version=done.version + 1,
     )
+    if backend == "postgres":
+        with pytest.raises(StorageError, match="stays as it finished"):
+            async with repo.transaction() as tx:
+                await tx.update_session(done, reopened)
+                await tx.commit()
+        assert await repo.get_session(done.id) == done
+        return
     async with repo.transaction() as tx:
         await tx.update_session(done, reopened)
         await tx.commit()

@@ -14,7 +14,7 @@ import pytest
 
 from app.clock import FakeClock
 from app.domain.errors import RefusedError, UsageError
-from app.domain.models import Mode, Status
+from app.domain.models import Mode, Session, Status
 from app.services import FocusService, TimerRules
 from storage.sql import SqlRepository
 from tests.contract.conftest import Mark, RepoFactory
@@ -312,14 +312,27 @@ async def test_the_database_itself_refuses_a_second_open_session(
     zone: ZoneInfo,
 ) -> None:
     first = await service.start(minutes=25)
+
+    def shaped(status: Status) -> Session:
+        """`first` as another session in `status`, with the fields that status needs (the
+        shared server checks them)."""
+        at = first.started_at + timedelta(minutes=1)
+        ends = {
+            Status.PAUSED: {"ends_at": None, "paused_at": at, "paused_remaining": first.planned},
+            Status.COMPLETED: {"completed_at": at},
+            Status.ABANDONED: {"abandoned_at": at},
+            Status.EXPIRED: {"expired_at": at},
+        }
+        return replace(first, id=uuid.uuid4(), status=status, **ends.get(status, {}))  # type: ignore[arg-type]
+
     for status in (Status.ACTIVE, Status.PAUSED):
         with pytest.raises(repo.conn.integrity_errors) as info:
-            await insert_raw(repo, replace(first, id=uuid.uuid4(), status=status))
+            await insert_raw(repo, shaped(status))
         assert repo.conn.constraint(info.value) == "uq_sessions_open"
     # Terminal sessions are unlimited, and another device (client) may have its own open one.
     terminal = (Status.COMPLETED, Status.ABANDONED, Status.EXPIRED, Status.COMPLETED)
     for status in (*terminal, Status.ABANDONED):
-        await insert_raw(repo, replace(first, id=uuid.uuid4(), status=status))
+        await insert_raw(repo, shaped(status))
     await insert_raw(repo, replace(first, id=uuid.uuid4(), client_id=uuid.uuid4()))
     # And another user has an open session of their own at the same time.
     other = await open_other(zone)

@@ -22,5 +22,7 @@ def test_column_lists_match_the_schema() -> None:
     assert instants == DATETIME_COLUMNS
     assert {c.name for c in columns if isinstance(c.type, JSON)} == JSON_COLUMNS
     # Every column but the server's change stamp, which is not part of a session's state.
-    assert {c.name for c in sessions.columns} - {"change_stamp"} == set(SESSION_COLUMNS)
+    assert {c.name for c in sessions.columns} - {"change_stamp", "changed_by"} == set(
+        SESSION_COLUMNS
+    )
     assert len(SESSION_COLUMNS) == len(set(SESSION_COLUMNS))

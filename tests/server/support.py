@@ -265,6 +265,14 @@ async def write_user_data(
             data.client,
             now,
         )
+        await raw.execute(
+            "INSERT INTO sync_rejections (user_id, client_id, mutation_id, entity, entity_id, "
+            "reason, created_at) VALUES ($1, $2, 3, 'session', $3, 'bad', $4)",
+            data.user_id,
+            data.client,
+            data.sessions[0],
+            now,
+        )
         for row in await raw.fetch("SELECT id, idempotency_key FROM ledger"):
             data.ledger.append(uuid.UUID(bytes=row[0].bytes))
             data.idempotency_keys.append(row[1])

@@ -274,6 +274,11 @@ async def test_a_key_in_b_own_rows_neither_collides_nor_reveals_anything(world: 
                 for values in (mine, other):
                     sql, args = insert_sql(table, values)
                     found.append(await attempt(b, sql, *args))
+                checked = [f.refused and f.sqlstate == "23514" for f in found]
+                if all(checked) and found[0].message == found[1].message:
+                    # The server's check of an award (its session one of B's, completed,
+                    # paying what it earned) refuses both copies alike: nothing collided.
+                    continue
                 if found[0].refused or found[1].refused:
                     problems.append(
                         f"{table}: B's row with A's key {found[0].shown()}, with a new key "

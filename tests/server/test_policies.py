@@ -41,6 +41,7 @@ USER_TABLES = {
     "tracks",
     "user_state",
     "sync_clients",
+    "sync_rejections",
 }
 # The client group and every role that is a member of it, however indirectly.
 CLIENTS = (

@@ -260,13 +260,13 @@ def test_env_overrides_the_file_and_keeps_its_other_keys(
     from_file = tomllib.loads(path.read_text(encoding="utf-8"))["timer"]
     monkeypatch.setenv("FOCUS_TIMER__FOCUS_MINUTES", "42")
     monkeypatch.setenv("FOCUS_NOTIFY__BELL", "true")
-    monkeypatch.setenv("FOCUS_SYNC__POSTGRES_URL", "postgresql://env@host/db")
+    monkeypatch.setenv("FOCUS_SYNC__URL", "postgresql://env@host/db")
     settings, _ = load_settings(path)
     assert settings.timer.focus_minutes == 42
     assert settings.notify.bell is True
     assert settings.timer.short_break_minutes == from_file["short_break_minutes"]
     assert settings.timer.sleep_policy == from_file["sleep_policy"]
-    url = settings.sync.postgres_url
+    url = settings.sync.url
     assert url is not None and url.get_secret_value() == "postgresql://env@host/db"
     assert "env@host" not in repr(settings) and "env@host" not in str(url)
 
