@@ -278,6 +278,9 @@ sync_clients = Table(
     Column("client_id", Uuid, primary_key=True),
     Column("last_mutation_id", BigInteger, nullable=False, server_default="0"),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The last applied change, "kind:id:version": a device whose copy (or restored backup)
+    # reuses its change ids is told from one re-sending a batch it never saw acknowledged.
+    Column("last_change", Text),
 )
 
 # Changes a push refused, with the reason: on the server, and on the device that sent them.

@@ -66,6 +66,8 @@ class Rejection:
 
 @dataclass(frozen=True, slots=True)
 class SyncState:
+    pushed: int = 0
+    """The last change id the server acknowledged to this device."""
     pull_cursor: int = 0
     last_sync_at: datetime | None = None
     last_error: str | None = None
@@ -108,11 +110,18 @@ def ledger_of(pending: Pending, user_id: uuid.UUID) -> LedgerEntry:
         raise ValueError(f"malformed award change: {exc}") from None
 
 
-async def read_outbox(conn: Conn, limit: int) -> list[Pending]:
+def fingerprint(change: Pending) -> str:
+    """What names one change across a crash: its kind, entity and version."""
+    return f"{change.entity}:{change.entity_id}:{change.version}"
+
+
+async def read_outbox(conn: Conn, limit: int, only: int | None = None) -> list[Pending]:
+    """The oldest `limit` pending changes (or the one numbered `only`)."""
     rows = await conn.fetch(
         "SELECT mutation_id, entity, entity_id, version, payload FROM outbox "
-        "ORDER BY mutation_id LIMIT :n",
-        {"n": limit},
+        + ("WHERE mutation_id = :m " if only is not None else "")
+        + "ORDER BY mutation_id LIMIT :n",
+        {"n": limit} | ({"m": only} if only is not None else {}),
     )
     out = []
     for mutation_id, entity, entity_id, version, payload in rows:
@@ -192,18 +201,18 @@ async def save_state(repo: SqlRepository, **values: Any) -> None:
 async def read_state(repo: SqlRepository) -> SyncState:
     c = repo.conn
     rows = await c.fetch(
-        "SELECT pull_cursor, last_sync_at, last_error FROM sync_state "
+        "SELECT last_pushed_mutation_id, pull_cursor, last_sync_at, last_error FROM sync_state "
         "WHERE user_id = :uid AND client_id = :cid",
         {"uid": c.value(repo.identity.user_id), "cid": c.value(repo.identity.client_id)},
     )
     if not rows:
         return SyncState()
-    cursor, at, error = rows[0]
+    pushed, cursor, at, error = rows[0]
     try:
         when = from_sqlite("last_sync_at", at) if isinstance(at, str) else at
     except ValueError:
         when = None
-    return SyncState(int(cursor or 0), when, error)
+    return SyncState(int(pushed or 0), int(cursor or 0), when, error)
 
 
 async def rejections(repo: SqlRepository) -> list[Rejection]:

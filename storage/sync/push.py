@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
-from app.domain.errors import RefusedError
+from app.domain.errors import ConfigError, RefusedError
 from app.domain.models import LedgerEntry, Mode, Session
 from storage.filing import known_zone, zone_name
 from storage.pg_connect import load_asyncpg
@@ -35,8 +35,10 @@ from storage.sync.device import (
     Pending,
     Rejection,
     acknowledge,
+    fingerprint,
     ledger_of,
     read_outbox,
+    read_state,
     session_of,
 )
 from storage.sync.rules import ledger_problem, session_problem
@@ -44,6 +46,35 @@ from storage.sync.rules import ledger_problem, session_problem
 
 class GapError(RefusedError):
     """The server is missing changes of this device that came before this batch."""
+
+
+class CopyError(ConfigError):
+    """The server has changes under this device's ids that this database never made: it
+    is a copy, or a backup restored after it synced."""
+
+
+async def _check_not_a_copy(
+    repo: SqlRepository, pending: list[Pending], last: int, last_change: str | None
+) -> None:
+    """The server applied changes up to `last` that this device never saw acknowledged:
+    fine when they are this database's own (a crash between the server's commit and the
+    local cleanup re-sends them), refused when the change numbered `last` here is another
+    one, or missing: a copy of this database made them."""
+    if last == 0 or last_change is None or (await read_state(repo)).pushed >= last:
+        return
+    here = next((p for p in pending if p.mutation_id == last), None)
+    if here is None:
+        found = await read_outbox(repo.conn, 1, only=last)
+        here = found[0] if found else None
+    if here is not None and fingerprint(here) == last_change:
+        return
+    if (await read_state(repo)).pushed >= last:
+        return  # another process of this device acknowledged them meanwhile
+    raise CopyError(
+        f"the server holds changes up to {last} from this database's device id that this "
+        "database did not make: it is a copy (or a backup restored after it synced). Sync "
+        "another device from a fresh database (--db NEW), which pulls the history"
+    )
 
 
 @dataclass
@@ -168,6 +199,7 @@ async def push_batch(
     try:
         head = (await link.fetch(srv.HEAD, user_id, client_id, zone_name(repo.zone), now))[0]
         stamp, zone_raw, last = int(head[0]), head[1], int(head[2])
+        await _check_not_a_copy(repo, pending, last, head[3])
         zone = known_zone(zone_raw) or repo.zone
         fresh = [p for p in pending if p.mutation_id > last]
         if fresh and fresh[0].mutation_id > last + 1:
@@ -187,7 +219,9 @@ async def push_batch(
         _merge(sessions, awards, existing, client_id, now, batch)
         written = await _write(link, batch, user_id, stamp, zone)
         rejected = [(r.mutation_id, r.entity, r.entity_id, r.reason) for r in batch.rejected]
-        await srv.finish_push(link, (user_id, client_id), rejected, through, now)
+        await srv.finish_push(
+            link, (user_id, client_id), rejected, (through, fingerprint(pending[-1])), now
+        )
         await link.execute("COMMIT")
     except BaseException:
         await _rollback(link)
@@ -255,7 +289,8 @@ async def _reject_alone(
     try:
         await link.fetch(srv.HEAD, user_id, client_id, zone_name(repo.zone), now)
         rows = [(change.mutation_id, change.entity, change.entity_id, reason)]
-        await srv.finish_push(link, (user_id, client_id), rows, change.mutation_id, now)
+        mark = (change.mutation_id, fingerprint(change))
+        await srv.finish_push(link, (user_id, client_id), rows, mark, now)
         await link.execute("COMMIT")
     except BaseException:
         await _rollback(link)

@@ -95,8 +95,9 @@ HEAD = (
     "RETURNING change_stamp, rollup_tz), "
     "client AS (INSERT INTO sync_clients (user_id, client_id, last_mutation_id, updated_at) "
     "VALUES ($1, $2, 0, $4) ON CONFLICT (user_id, client_id) DO UPDATE SET "
-    "updated_at = excluded.updated_at RETURNING last_mutation_id) "
-    "SELECT bump.change_stamp, bump.rollup_tz, client.last_mutation_id FROM bump, client"
+    "updated_at = excluded.updated_at RETURNING last_mutation_id, last_change) "
+    "SELECT bump.change_stamp, bump.rollup_tz, client.last_mutation_id, client.last_change "
+    "FROM bump, client"
 )
 _COLS = ", ".join(f"s.{c}" for c in SESSION_COLUMNS)
 EXISTING = (
@@ -117,7 +118,7 @@ TAIL = (
     "entity_id, reason, created_at) SELECT $1, $2, m, e, i, why, $7 FROM "
     "unnest($3::bigint[], $4::text[], $5::uuid[], $6::text[]) AS v(m, e, i, why) "
     "ON CONFLICT DO NOTHING RETURNING 1) "
-    "UPDATE sync_clients SET last_mutation_id = $8, updated_at = $7 "
+    "UPDATE sync_clients SET last_mutation_id = $8, last_change = $9, updated_at = $7 "
     "WHERE user_id = $1 AND client_id = $2 AND last_mutation_id < $8"
 )
 
@@ -206,9 +207,11 @@ async def finish_push(
     link: Link,
     identity: tuple[uuid.UUID, uuid.UUID],
     rejected: Sequence[tuple[int, str, uuid.UUID, str]],
-    through: int,
+    through: tuple[int, str],
     now: datetime,
 ) -> None:
+    """Record the rejections and move the device's last applied change to `through`
+    (its id and fingerprint)."""
     user_id, client_id = identity
     columns = _columns(rejected, 4) if rejected else [[], [], [], []]
-    await link.execute(TAIL, user_id, client_id, *columns, now, through)
+    await link.execute(TAIL, user_id, client_id, *columns, now, *through)

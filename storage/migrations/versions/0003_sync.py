@@ -1,7 +1,9 @@
 """Sync: who last changed a session on the server, and the changes a push rejected.
 
 `sessions.changed_by` is the device (client id) whose push last changed the row on the
-server: the merge rule breaks a tie of versions by it. `sync_rejections` keeps every change
+server: the merge rule breaks a tie of versions by it. `sync_clients.last_change` names the
+device's last applied change (kind, id, version), which tells a re-sent batch from a copy
+of the database that reuses its change ids. `sync_rejections` keeps every change
 a push refused with its reason: on the server, and on the device that sent it (for `focus
 sync --rejected` and the app).
 
@@ -24,6 +26,8 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("sessions") as batch:
         batch.add_column(sa.Column("changed_by", sa.Uuid(), nullable=True))
+    with op.batch_alter_table("sync_clients") as batch:
+        batch.add_column(sa.Column("last_change", sa.Text(), nullable=True))
     op.create_table(
         "sync_rejections",
         sa.Column("user_id", sa.Uuid(), nullable=False),
