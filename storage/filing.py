@@ -11,11 +11,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from app.domain.errors import ChangedError, ReadOnlyError
 from app.domain.models import Bucket
 from app.domain.rollup import rollup_entries
+from storage.codec import SESSION_COLUMNS
 from storage.statements import ADD_ROLLUP, COLS, OPEN
 from storage.unit import SqlTransaction, bucket_rows, recount_streak
 
 if TYPE_CHECKING:
     from storage.sql import SqlRepository
+
+REFILE_PAGE = 20_000
+_STARTED = SESSION_COLUMNS.index("started_at")
 
 
 async def rebuild_rollups(tx: SqlTransaction) -> None:
@@ -24,12 +28,23 @@ async def rebuild_rollups(tx: SqlTransaction) -> None:
     user = tx.identity.user_id
     uid = tx.conn.value(user)
     totals: dict[tuple[str, str, str], Bucket] = defaultdict(Bucket)
-    rows = await tx.conn.fetch(
-        f"SELECT {COLS} FROM sessions WHERE user_id = :uid AND NOT {OPEN}", {"uid": uid}
-    )
-    for session in tx.skipped.decode(tx.conn, rows):
-        for dim, key, mode, counts in rollup_entries(session, tx.zone):
-            totals[(dim, key, mode)] += counts
+    # In pages along the history index: no one statement reads a long history whole (on
+    # Postgres, a million sessions in one read outlasts the statement timeout).
+    page = f"SELECT {COLS} FROM sessions WHERE user_id = :uid AND NOT {OPEN} "
+    after: dict[str, object] = {}
+    while True:
+        keyset = "AND (started_at, id) < (:at, :id) " if after else ""
+        rows = await tx.conn.fetch(
+            page + keyset + "ORDER BY started_at DESC, id DESC LIMIT :n",
+            {"uid": uid, "n": REFILE_PAGE} | after,
+        )
+        for session in tx.skipped.decode(tx.conn, rows):
+            for dim, key, mode, counts in rollup_entries(session, tx.zone):
+                totals[(dim, key, mode)] += counts
+        if len(rows) < REFILE_PAGE:
+            break
+        last = rows[-1]
+        after = {"at": last[_STARTED], "id": last[0]}
     await tx.conn.execute("DELETE FROM rollups WHERE user_id = :uid", {"uid": uid})
     entries = [(d, k, m, b) for (d, k, m), b in totals.items()]
     await tx.conn.executemany(ADD_ROLLUP, bucket_rows(tx.conn, user, entries))

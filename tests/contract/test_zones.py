@@ -5,6 +5,7 @@ completion is filed in the zone the last re-file recorded, whichever process wro
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.clock import FakeClock
@@ -99,3 +100,29 @@ async def test_a_configured_zone_change_refiles_once(
     assert await day_keys(again) == {"2026-03-04"}
     await again.close()
     assert await written(again) == before
+
+
+async def test_a_refile_reads_a_long_history_in_pages_and_counts_every_session(
+    repo: SqlRepository, clock: FakeClock, open_store: RepoFactory, monkeypatch: Any
+) -> None:
+    """Re-filing pages through the history (no one read of it whole): with pages of 3, ten
+    finished sessions (two pairs started at the same instant, so a page can end inside a
+    tie) are each counted once, and the cache equals a recount."""
+    import storage.filing
+
+    monkeypatch.setattr(storage.filing, "REFILE_PAGE", 3)
+    service = FocusService(repo, clock, UTC_ZONE)
+    for day in range(1, 9):
+        await finish(service, clock, datetime(2026, 3, day, 22, 0, tzinfo=UTC), minutes=30, work=25)
+    for _ in range(2):  # two sessions started at the very same instant
+        clock.set(datetime(2026, 3, 9, 23, 50, tzinfo=UTC))
+        await service.start(minutes=20, task="tie")
+        await service.abandon("tied")
+    await repo.close()
+    tokyo = await open_store(TOKYO)
+    cache = await cached(tokyo)
+    assert cache == await recount(tokyo, TOKYO)
+    stats = await FocusService(tokyo, clock, TOKYO).stats()
+    assert (stats.total.completed, stats.total.abandoned) == (8, 2)
+    # 22:00 UTC is the next morning in Tokyo: every completion moved a day on.
+    assert await day_keys(tokyo) == {f"2026-03-{d:02d}" for d in range(2, 11)}
