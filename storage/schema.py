@@ -116,7 +116,8 @@ sessions = Table(
     ),
     CheckConstraint("planned_seconds > 0", name="planned_positive"),
 )
-Index("ix_sessions_change_stamp", sessions.c.user_id, sessions.c.change_stamp)
+# The pull pages by (change_stamp, id): one push stamps all of its rows alike.
+Index("ix_sessions_change_stamp", sessions.c.user_id, sessions.c.change_stamp, sessions.c.id)
 Index(
     "ix_sessions_history",
     sessions.c.user_id,
@@ -147,7 +148,7 @@ ledger = Table(
     Column("change_stamp", BigInteger),
     UniqueConstraint("user_id", "idempotency_key"),
 )
-Index("ix_ledger_change_stamp", ledger.c.user_id, ledger.c.change_stamp)
+Index("ix_ledger_change_stamp", ledger.c.user_id, ledger.c.change_stamp, ledger.c.id)
 
 # A cache of per-day / per-task / per-tag counts, derived from sessions in the same
 # transaction as each terminal transition, so stats stay fast at a million sessions.

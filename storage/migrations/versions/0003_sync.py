@@ -3,7 +3,8 @@
 `sessions.changed_by` is the device (client id) whose push last changed the row on the
 server: the merge rule breaks a tie of versions by it. `sync_clients.last_change` names the
 device's last applied change (kind, id, version), which tells a re-sent batch from a copy
-of the database that reuses its change ids. `sync_rejections` keeps every change
+of the database that reuses its change ids. The change-stamp indexes gain `id`, the pull's
+page key. `sync_rejections` keeps every change
 a push refused with its reason: on the server, and on the device that sent it (for `focus
 sync --rejected` and the app).
 
@@ -24,6 +25,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # The pull pages by (change_stamp, id): one push stamps all of its rows alike.
+    for table in ("sessions", "ledger"):
+        name = f"ix_{table}_change_stamp"
+        op.drop_index(name, table_name=table)
+        op.create_index(name, table, ["user_id", "change_stamp", "id"])
     with op.batch_alter_table("sessions") as batch:
         batch.add_column(sa.Column("changed_by", sa.Uuid(), nullable=True))
     with op.batch_alter_table("sync_clients") as batch:
