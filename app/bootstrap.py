@@ -60,6 +60,7 @@ def sync_target(settings: Settings) -> SyncTarget | None:
         os.environ.get("FOCUS_SYNC_PASSWORD") or None,
         Timeouts(s.connect_timeout_seconds, s.statement_timeout_seconds),
         s.batch_size,
+        timedelta(seconds=round(settings.timer.max_pause_minutes * 60)),
     )
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from app.domain.models import Bucket, Session
 from app.domain.rollup import rollup_entries
-from storage.codec import session_to_row
+from storage.codec import SESSION_COLUMNS, session_to_row
 
 _FINISH_COLUMNS = (
     ("status", "text"),
@@ -139,3 +139,53 @@ async def add_rollups(raw: Any, sessions: Iterable[tuple[Session, tzinfo]]) -> N
         return
     rows = [[*k, *(getattr(b, c) for c in _BUCKETS)] for k, b in totals.items()]
     await raw.execute(ADD_ROLLUPS, *_columns(rows, 10))
+
+
+def stale_query(device: bool) -> str:
+    """Open sessions past their grace window (an active one a planned duration after its
+    end, a paused one `max_pause` after pausing); for a device, only other devices' that
+    nothing changed since `$3`."""
+    sql = (
+        f"SELECT {', '.join(SESSION_COLUMNS)} FROM sessions "
+        "WHERE status IN ('active', 'paused') AND ("
+        "(status = 'active' AND ends_at + planned_seconds * interval '1 second' < $1) OR "
+        "(status = 'paused' AND paused_at + $2::interval < $1)) "
+    )
+    if device:
+        sql += "AND updated_at < $3 AND client_id <> $4 "
+    return sql + "FOR UPDATE SKIP LOCKED"
+
+
+async def expire_stale(
+    raw: Any,
+    now: datetime,
+    max_pause: timedelta,
+    default_zone: tzinfo,
+    device: tuple[datetime, uuid.UUID] | None = None,
+) -> list[tuple[Session, Session]]:
+    """Expire every session the connection sees that was left open past its grace window,
+    inside the caller's transaction, in four set-based statements whatever their number
+    (find, stamp, update, stats). Sessions within the window are left for their device to
+    complete (with the reward it earned). `device` (idle since, this device's client id)
+    scopes it to other devices' sessions nothing changed for a long while: the sync of one
+    of the user's devices settles what a device that is gone left open."""
+    from app.domain.models import Status
+    from app.domain.timer import settle
+    from storage.filing import known_zone
+    from storage.postgres import session_from_pg
+
+    args = (now, max_pause, *device) if device else (now, max_pause)
+    changes = []
+    for row in await raw.fetch(stale_query(device is not None), *args):
+        before = session_from_pg(tuple(row))
+        after = settle(before, now, max_pause)
+        if after.status is Status.EXPIRED:
+            changes.append((before, after))
+    if not changes:
+        return []
+    users = await bump_users(raw, (a.user_id for _, a in changes))
+    stamps = {u: stamp for u, (stamp, _) in users.items()}
+    written = await update_status(raw, changes, stamps)
+    done = [(b, a) for b, a in changes if (a.user_id, a.id) in written]
+    await add_rollups(raw, ((a, known_zone(users[a.user_id][1]) or default_zone) for _, a in done))
+    return done

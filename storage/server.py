@@ -24,11 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.domain.errors import ConfigError, NotFoundError, RefusedError, StorageError
-from app.domain.models import Status
-from app.domain.timer import settle
 from storage import bulk
-from storage.codec import SESSION_COLUMNS
-from storage.filing import known_zone
 from storage.migrations import HEAD
 from storage.postgres import (
     SERVER_SETUP,
@@ -36,7 +32,6 @@ from storage.postgres import (
     Timeouts,
     parse_url,
     raw_connect,
-    session_from_pg,
     statement_error,
     with_password,
 )
@@ -465,15 +460,6 @@ async def remove_user(admin: Admin, name: str, purge: bool) -> dict[str, Any]:
     return {"user_id": str(uuid.UUID(bytes=user_id.bytes)), "role": name, "rows_removed": removed}
 
 
-STALE = (
-    f"SELECT {', '.join(SESSION_COLUMNS)} FROM sessions "
-    "WHERE status IN ('active', 'paused') AND ("
-    "(status = 'active' AND ends_at + planned_seconds * interval '1 second' < $1) OR "
-    "(status = 'paused' AND paused_at + $2::interval < $1)) "
-    "FOR UPDATE SKIP LOCKED"
-)
-
-
 async def expire_stale(admin: Admin, now: datetime, max_pause: timedelta) -> dict[str, Any]:
     """Expire, across all users, every session left open past its grace window: one
     transaction of four set-based statements (find, stamp, update, stats), whatever the
@@ -489,20 +475,5 @@ async def expire_stale(admin: Admin, now: datetime, max_pause: timedelta) -> dic
                 decoder=json.loads,
                 schema="pg_catalog",
             )
-            rows = await raw.fetch(STALE, now, max_pause)
-            changes = []
-            for row in rows:
-                before = session_from_pg(tuple(row))
-                after = settle(before, now, max_pause)
-                if after.status is Status.EXPIRED:
-                    changes.append((before, after))
-            if not changes:
-                return {"expired": 0, "users": 0}
-            users = await bulk.bump_users(raw, (a.user_id for _, a in changes))
-            stamps = {u: stamp for u, (stamp, _) in users.items()}
-            written = await bulk.update_status(raw, changes, stamps)
-            done = [(b, a) for b, a in changes if (a.user_id, a.id) in written]
-            await bulk.add_rollups(
-                raw, ((a, known_zone(users[a.user_id][1]) or UTC) for _, a in done)
-            )
+            done = await bulk.expire_stale(raw, now, max_pause, UTC)
     return {"expired": len(done), "users": len({a.user_id for _, a in done})}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,7 +24,7 @@ from storage.sql import SqlRepository
 from storage.sync.device import Rejection, read_state, rejections, save_state
 from storage.sync.pull import pull
 from storage.sync.push import push
-from storage.sync.server import Link
+from storage.sync.server import Link, settle_gone
 
 SYNC_PROTOCOL = 1
 """The shape of what a push sends; the server's setup (SERVER_SETUP 3) speaks it."""
@@ -41,6 +41,8 @@ class SyncTarget:
     """From FOCUS_SYNC_PASSWORD, for a URL without one."""
     timeouts: Timeouts = field(default_factory=Timeouts)
     batch_size: int = 1000
+    max_pause: timedelta = timedelta(minutes=120)
+    """`[timer] max_pause_minutes`: a paused session expires after this long."""
 
     def target(self) -> Target:
         target = parse_url(self.url, "sync.url")
@@ -62,6 +64,8 @@ class SyncReport:
     round_trips: int = 0
     seconds: float = 0.0
     batches: int = 0
+    settled: int = 0
+    """Sessions that devices gone quiet left open past their grace window, expired now."""
     adopted: bool = False
     user: str = ""
     server: str = ""
@@ -75,6 +79,7 @@ class SyncReport:
             "round_trips": self.round_trips,
             "seconds": round(self.seconds, 3),
             "batches": self.batches,
+            "settled": self.settled,
             "skipped": self.skipped,
             "kept_local": self.kept,
             "adopted": self.adopted,
@@ -102,6 +107,7 @@ async def sync(repo: SqlRepository, to: SyncTarget, now: datetime) -> SyncReport
             link.round_trips += 2
             report.adopted = await claim(repo, user_id, target.user, target.shown)
             pushed = await push(link, repo, now, to.batch_size)
+            report.settled = await settle_gone(link, repo.identity.client_id, now, to.max_pause)
             pulled = await pull(link, repo, now)
         except FocusError:
             raise

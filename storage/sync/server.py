@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import JSON as SA_JSON
@@ -215,3 +215,28 @@ async def finish_push(
     user_id, client_id = identity
     columns = _columns(rejected, 4) if rejected else [[], [], [], []]
     await link.execute(TAIL, user_id, client_id, *columns, now, *through)
+
+
+GONE_AFTER = timedelta(days=7)
+"""A device that changed its open session this long ago and never since is taken for gone."""
+
+
+async def settle_gone(link: Link, client_id: uuid.UUID, now: datetime, max_pause: timedelta) -> int:
+    """Expire, through the same set-based path as `focus server expire-stale` (one statement
+    each to find, stamp, update and file them), the user's sessions that other devices left
+    open past their grace window and have not touched for `GONE_AFTER` (a device reset, or
+    lost): they would stay open on every device for ever. The pull that follows brings the
+    result here. One round trip when there is nothing to settle."""
+    scope = (now - GONE_AFTER, client_id)
+    if not await link.fetch(bulk.stale_query(True), now, max_pause, *scope):
+        return 0
+    await link.execute("BEGIN")
+    try:
+        done = await bulk.expire_stale(link.raw, now, max_pause, UTC, scope)
+        link.round_trips += 4
+        await link.execute("COMMIT")
+    except BaseException:
+        if not link.raw.is_closed() and link.raw.is_in_transaction():
+            await link.raw.execute("ROLLBACK")
+        raise
+    return len(done)
