@@ -247,8 +247,9 @@ class LazyTx:
             return await self.inner.fetch(sql, params)
         # The first read also reads the user's stamp (for the guard) and zone (for stats).
         rows = await self.inner.fetch(
-            f"WITH q AS ({sql}) SELECT {SEEN}, ({ZONE_SQL.replace(':uid', ':focus_uid')}), "
-            "(SELECT count(*) FROM q), n.* FROM (SELECT 1) AS one LEFT JOIN "
+            f"WITH q AS ({sql}) SELECT coalesce(u.change_stamp, 0), u.rollup_tz, "
+            "n.focus_n IS NOT NULL, n.* FROM (SELECT 1) AS one "
+            "LEFT JOIN user_state AS u ON u.user_id = :focus_uid LEFT JOIN "
             "(SELECT row_number() OVER () AS focus_n, q.* FROM q) AS n ON true "
             "ORDER BY n.focus_n",
             params | {"focus_uid": self.identity.user_id},

@@ -55,17 +55,23 @@ GUARD = (
 # of `storage.sync.rules`, in triggers. A session's end instant stays alone and in order, its
 # amounts in range, its reward the one due, and a finished session stays as it finished; an
 # award must match its completed session. Refusals are check violations naming the rule.
+# (Plain expressions, not a function: plpgsql evaluates them without a query per row.)
 _DUE = (
-    "CASE WHEN f < 60 THEN {zero} WHEN m = 'focus' THEN greatest({floor}, f / {per}) "
-    "WHEN m = 'short_break' THEN {short} ELSE {long} END"
+    "CASE WHEN {f} < 60 THEN {zero} WHEN {m} = 'focus' THEN greatest({floor}, {f} / {per}) "
+    "WHEN {m} = 'short_break' THEN {short} ELSE {long} END"
 )
-DUE_XP = _DUE.format(zero=0, floor=5, per=60, short=2, long=3)
-DUE_COINS = _DUE.format(zero=0, floor=2, per=300, short=0, long=1)
+
+
+def _due(mode: str, focused_us: str) -> dict[str, str]:
+    """The reward rules (`app.domain.rewards.reward_for`) as SQL over two columns."""
+    f = f"({focused_us} / 1000000)"
+    return {
+        "xp": _DUE.format(f=f, m=mode, zero=0, floor=5, per=60, short=2, long=3),
+        "coins": _DUE.format(f=f, m=mode, zero=0, floor=2, per=300, short=0, long=1),
+    }
+
+
 CHECKS = (
-    f"""
-CREATE OR REPLACE FUNCTION public.focus_due(m text, f bigint, OUT xp int, OUT coins int)
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS
-$$ SELECT ({DUE_XP})::int, ({DUE_COINS})::int $$""",
     """
 CREATE OR REPLACE FUNCTION public.focus_check_session() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog AS $$
@@ -74,7 +80,8 @@ DECLARE
   ended timestamptz := coalesce(NEW.completed_at, NEW.abandoned_at, NEW.expired_at);
   ends int := (NEW.completed_at IS NOT NULL)::int + (NEW.abandoned_at IS NOT NULL)::int
               + (NEW.expired_at IS NOT NULL)::int;
-  due record := public.focus_due(NEW.mode, NEW.focused_us / 1000000);
+  due_xp int := {xp};
+  due_coins int := {coins};
   latest timestamptz := now() + interval '1 day';
 BEGIN
   IF TG_OP = 'UPDATE' AND OLD.status IN ('completed', 'abandoned', 'expired') AND (
@@ -104,7 +111,7 @@ BEGIN
   ELSIF NEW.status <> 'completed' AND (NEW.xp_awarded <> 0 OR NEW.coins_awarded <> 0) THEN
     problem := 'an unfinished or lost session carries a reward';
   ELSIF NEW.status = 'completed' AND (NEW.xp_awarded, NEW.coins_awarded) <> (0, 0)
-       AND (NEW.xp_awarded, NEW.coins_awarded) <> (due.xp, due.coins) THEN
+       AND (NEW.xp_awarded, NEW.coins_awarded) <> (due_xp, due_coins) THEN
     problem := 'a reward that is not the one due';
   ELSIF NEW.started_at NOT BETWEEN timestamptz '2000-01-01 00:00Z' AND latest
        OR NEW.ends_at NOT BETWEEN NEW.started_at AND latest
@@ -119,29 +126,35 @@ BEGIN
     RAISE EXCEPTION 'focus: session refused: %', problem USING ERRCODE = '23514';
   END IF;
   RETURN NEW;
-END $$""",
+END $$""".replace("{xp}", _due("NEW.mode", "NEW.focused_us")["xp"]).replace(
+        "{coins}", _due("NEW.mode", "NEW.focused_us")["coins"]
+    ),
     """
 CREATE OR REPLACE FUNCTION public.focus_check_ledger() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
   s record;
-  due record;
+  due_xp int;
+  due_coins int;
 BEGIN
   SELECT mode, status, focused_us, xp_awarded, coins_awarded INTO s FROM public.sessions
    WHERE user_id = NEW.user_id AND id = NEW.session_id;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'focus: award refused: no such session' USING ERRCODE = '23514';
   END IF;
-  due := public.focus_due(s.mode, s.focused_us / 1000000);
+  due_xp := {s_xp};
+  due_coins := {s_coins};
   IF NEW.reason <> s.mode || '_complete'
      OR NEW.idempotency_key <> s.mode || '_complete:' || NEW.session_id::text
-     OR s.status <> 'completed' OR (NEW.xp, NEW.coins) <> (due.xp, due.coins)
+     OR s.status <> 'completed' OR (NEW.xp, NEW.coins) <> (due_xp, due_coins)
      OR (NEW.xp, NEW.coins) <> (s.xp_awarded, s.coins_awarded) THEN
     RAISE EXCEPTION 'focus: award refused: not the one its session earned'
       USING ERRCODE = '23514';
   END IF;
   RETURN NEW;
-END $$""",
+END $$""".replace("{s_xp}", _due("s.mode", "s.focused_us")["xp"]).replace(
+        "{s_coins}", _due("s.mode", "s.focused_us")["coins"]
+    ),
     "DROP TRIGGER IF EXISTS focus_check ON public.sessions",
     "CREATE TRIGGER focus_check BEFORE INSERT OR UPDATE ON public.sessions "
     "FOR EACH ROW EXECUTE FUNCTION public.focus_check_session()",
