@@ -53,7 +53,6 @@ SET_ZONE = (
     "ON CONFLICT (user_id) DO UPDATE SET rollup_tz = excluded.rollup_tz"
 )
 STAMP = "(SELECT change_stamp FROM focus_stamp)"
-SEEN = "(SELECT coalesce(max(change_stamp), 0) FROM user_state WHERE user_id = :focus_uid)"
 ZONE_SQL = "SELECT rollup_tz FROM user_state WHERE user_id = :uid"
 
 # Statements held back, each with the table it writes; they touch one row when they succeed.
