@@ -64,6 +64,9 @@ ONE_ROW = {
 }
 # Upserts of many rows with distinct keys: held as one multi-row statement.
 MANY = {ADD_ROLLUP: "rollups"}
+MANY_HELD = 64
+"""At most this many rows are held as one statement (an action's handful of stats rows);
+more (a re-file) go as a pipelined `executemany` in a real transaction."""
 _TABLES = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE)\s+([A-Za-z_]\w*)", re.IGNORECASE)
 _UNKNOWN = object()
 
@@ -271,7 +274,7 @@ class LazyTx:
         rows = list(rows)
         if not rows:
             return
-        if sql in MANY and all(isinstance(r, dict) for r in rows):
+        if sql in MANY and len(rows) <= MANY_HELD and all(isinstance(r, dict) for r in rows):
             many, params = _many_rows(sql, rows)
             await self._hold(_Held(many, params, MANY[sql], len(rows)))
             return

@@ -64,13 +64,10 @@ rule, all of a user's direct-to-Postgres processes are one device."""
 
 def positional(sql: str) -> tuple[str, tuple[str, ...]]:
     """`:name` parameters as asyncpg's `$n` (casts such as `::uuid[]` left alone)."""
-    names: list[str] = []
+    names: dict[str, int] = {}
 
     def number(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in names:
-            names.append(name)
-        return f"${names.index(name) + 1}"
+        return f"${names.setdefault(match.group(1), len(names) + 1)}"
 
     return PARAM.sub(number, sql), tuple(names)
 
