@@ -1,12 +1,15 @@
-"""`python -m tests.bench`: every benchmark, core, Postgres, then TUI (options such as
-`--sessions` go to the core and Postgres ones)."""
+"""`python -m tests.bench`: every benchmark, core, Postgres, sync, then TUI (options such as
+`--sessions` go to the core and Postgres ones; the sync one runs with its own defaults and
+takes only `--json`)."""
 
 from __future__ import annotations
 
 import sys
 
-from tests.bench import core_bench, pg_bench, tui_bench
+from tests.bench import core_bench, pg_bench, sync_bench, tui_bench
 
 if __name__ == "__main__":
-    code = core_bench.main(sys.argv[1:]) or pg_bench.main(sys.argv[1:])
+    argv = sys.argv[1:]
+    code = core_bench.main(argv) or pg_bench.main(argv)
+    code = code or sync_bench.main([a for a in argv if a == "--json"])
     sys.exit(code or tui_bench.main([]))
