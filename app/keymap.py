@@ -19,6 +19,7 @@ DEFAULT_KEYS: dict[str, str] = {
     "stats": "g",
     "quit": "q",
     "command_palette": "ctrl+p",
+    "sync_now": "s",
     # history and stats
     "back": "escape",
     "reload": "r",

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import work
-from textual.app import App, SystemCommand
+from textual import on, work
+from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
 
@@ -28,6 +28,8 @@ from app.tui.errors import describe, report
 from app.tui.screens.history import HistoryScreen
 from app.tui.screens.stats import StatsScreen
 from app.tui.screens.timer import TimerScreen
+from app.tui.screens.timer_flows import SessionFlows
+from app.tui.sync import SyncingApp, sync_configured
 
 if TYPE_CHECKING:
     from app.bootstrap import Container
@@ -50,9 +52,15 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("quit", "Quit", "Leave Focus; a running session keeps running"),
 )
 """Palette entries: binding id, title, help."""
+SYNC_COMMAND = (
+    "sync_now",
+    "Sync now",
+    "Push this device's changes to the sync server and pull the other devices'",
+)
+"""Listed only with `[sync]` configured."""
 
 
-class FocusApp(App[None]):
+class FocusApp(SyncingApp):
     """A focus timer over `FocusService`: pass `service` (tests) or `opener` (the CLI)."""
 
     CSS_PATH = str(Path(__file__).with_name("app.tcss"))
@@ -61,6 +69,8 @@ class FocusApp(App[None]):
         Binding(DEFAULT_KEYS["history"], "history", "History", id="history"),
         Binding(DEFAULT_KEYS["stats"], "stats", "Stats", id="stats"),
         Binding(DEFAULT_KEYS["quit"], "quit", "Quit", id="quit"),
+        # Enabled only with `[sync]` configured (see `check_action`).
+        Binding(DEFAULT_KEYS["sync_now"], "sync_now", "Sync", id="sync_now", show=False),
         Binding(
             DEFAULT_KEYS["command_palette"],
             "command_palette",
@@ -101,6 +111,7 @@ class FocusApp(App[None]):
             self.call_after_refresh(self.open_store)
 
     async def on_unmount(self) -> None:
+        await self.stop_syncing()
         if self.container is not None:
             # Leaving anyway; every change is committed already.
             with contextlib.suppress(Exception):
@@ -136,6 +147,7 @@ class FocusApp(App[None]):
             return
         self.service = self.container.service
         self.timer_screen.connect(self.service)
+        self.start_syncing()
 
     def hook_failed(self, result: HookResult) -> None:
         self.notify(
@@ -148,7 +160,13 @@ class FocusApp(App[None]):
 
     # -- app-wide actions --------------------------------------------------------------
 
+    @on(SessionFlows.Changed)
+    def _store_changed(self) -> None:
+        self.note_change()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "sync_now":
+            return sync_configured(self.settings)
         # A dialog waits for its answer: no screen may open over it.
         return not (action in ("history", "stats") and isinstance(self.screen, ModalScreen))
 
@@ -180,9 +198,10 @@ class FocusApp(App[None]):
         return keys.split(",")[0].strip()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        for binding_id, title, help_text in COMMANDS:
+        commands = COMMANDS + ((SYNC_COMMAND,) if sync_configured(self.settings) else ())
+        for binding_id, title, help_text in commands:
             key = self.key_for(binding_id)
-            if binding_id in ("history", "stats", "quit"):
+            if binding_id in ("history", "stats", "quit", "sync_now"):
                 callback = getattr(self, f"action_{binding_id}")
             else:
                 callback = lambda name=binding_id: self._timer_action(name)  # noqa: E731

@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Footer, Header, Label, Select
+from textual.widgets import Footer, Label, Select
 
 from app.domain.models import Mode, Status
 from app.tui.errors import report
 from app.tui.screens.reading import ReadingScreen
 from app.tui.text import MODE_ORDER, MODE_TITLES
 from app.tui.widgets.history_table import HistoryTable
+from app.tui.widgets.sync_header import SyncHeader
 
 if TYPE_CHECKING:
     from app.services import FocusService
@@ -35,7 +36,7 @@ class HistoryScreen(ReadingScreen):
         self.loaded = 0
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield SyncHeader()
         with Horizontal(id="filters"):
             yield Label("Status", classes="filter-label")
             yield Select[Status](STATUS_OPTIONS, prompt="any", id="status", compact=True)

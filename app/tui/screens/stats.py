@@ -10,7 +10,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Static
 
 from app.domain import timer
 from app.domain.models import Bucket, Session, Stats
@@ -21,6 +21,7 @@ from app.tui.screens.reading import ReadingScreen
 from app.tui.text import MODE_TITLES, minutes_text, rate_text
 from app.tui.widgets.charts import DayBars, YearHeatmap
 from app.tui.widgets.summary import meter, plural
+from app.tui.widgets.sync_header import SyncHeader
 
 if TYPE_CHECKING:
     pass
@@ -52,7 +53,7 @@ class StatsScreen(ReadingScreen):
     """Everything `focus stats` knows, drawn; loaded once per visit (`r` reloads)."""
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield SyncHeader()
         with VerticalScroll(id="stats-body"):
             with Horizontal(id="stat-cards"):
                 for key in ("today", "week", "all", "streak"):

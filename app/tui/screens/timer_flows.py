@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from textual import work
+from textual.message import Message
 from textual.widgets import Input
 
 from app.config import Settings
@@ -44,6 +45,12 @@ RETRY = timedelta(seconds=5)
 
 class SessionFlows(TimerView):
     """Starts, changes and settles the open session in workers; announces how sessions end."""
+
+    class Changed(Message):
+        """The store changed (a flow wrote, or another process did): sync it soon."""
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, SessionFlows.Changed)
 
     def __init__(self, settings: Settings, clock: Clock, notifier: Notifier) -> None:
         super().__init__(settings, clock)
@@ -131,6 +138,10 @@ class SessionFlows(TimerView):
         self.show_session(self.session)
         self.sync(startup=True)
 
+    def recheck(self) -> None:
+        """Re-read the open session at the next tick (sync brought another device's)."""
+        self._next_poll = self.clock.now()
+
     def unavailable(self, message: str) -> None:
         self.failure = message
         self.countdown.caption = message
@@ -163,6 +174,8 @@ class SessionFlows(TimerView):
             self._retry_at = None
             if current is None or known is None or current.version != known.version:
                 self.show_session(current)
+            if finished is not None or _differs(current, known):
+                self.post_message(self.Changed())
             if finished is not None:
                 await self._finished(finished, by_timer=not startup, while_closed=startup)
         if startup or finished is not None:
@@ -188,6 +201,7 @@ class SessionFlows(TimerView):
             self.mode = mode
             self.sleep_watch.reset(self.clock.now())
             self.show_session(session)
+            self.post_message(self.Changed())
 
     @work(exclusive=True, exit_on_error=False, group="session")
     async def change(self, action: str, reason: str | None = None) -> None:
@@ -209,6 +223,7 @@ class SessionFlows(TimerView):
                 report(self, exc, action.capitalize())
                 self._next_poll = self.clock.now()
                 return
+            self.post_message(self.Changed())
             if action == "abandon":
                 self.show_session(None)
                 self.notify(f"{MODE_TITLES[session.mode]} abandoned.", title="Abandoned")
@@ -226,6 +241,7 @@ class SessionFlows(TimerView):
         with self.busy():
             try:
                 done = await service.complete()
+                self.post_message(self.Changed())
                 self.show_session(None)
                 await self._finished(done.session, by_timer=False)
             except Exception as exc:
@@ -248,6 +264,7 @@ class SessionFlows(TimerView):
             except Exception as exc:
                 report(self, exc, "Recording the suspend")
                 return
+            self.post_message(self.Changed())
             self.show_session(session if session.status.is_open else None)
         length = gap_text(gap.length)
         if policy == "count":
@@ -302,6 +319,7 @@ class SessionFlows(TimerView):
             task, tags = self._draft if upcoming is Mode.FOCUS else ("", "")
             started = await service.start(upcoming, task=task or None, tags=parse_tags(tags))
             self.sleep_watch.reset(self.clock.now())
+            self.post_message(self.Changed())
         self.mode = upcoming
         if self.session is None:
             self.show_session(started)
@@ -351,3 +369,10 @@ class SessionFlows(TimerView):
         )
         dialog = ConfirmDialog("Start a new session?", question, yes="Abandon and start")
         self.app.push_screen(dialog, answered)
+
+
+def _differs(current: Session | None, known: Session | None) -> bool:
+    """The open session is not the one shown (another process changed it)."""
+    if current is None or known is None:
+        return current is not known
+    return current.id != known.id or current.version != known.version

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Tab, Tabs
+from textual.widgets import Footer, Input, Tab, Tabs
 
 from app.config import Settings
 from app.domain import timer
@@ -23,6 +23,7 @@ from app.textsafe import visible
 from app.tui.text import MODE_ORDER, MODE_TITLES, local_time
 from app.tui.widgets.countdown import Countdown
 from app.tui.widgets.summary import Summary
+from app.tui.widgets.sync_header import SyncHeader
 
 if TYPE_CHECKING:
     from app.clock import Clock
@@ -45,7 +46,7 @@ class TimerView(Screen[None]):
         """Task and tags typed while idle, restored when the session they were hidden by ends."""
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield SyncHeader()
         yield Tabs(*(Tab(MODE_TITLES[m], id=f"mode-{m.value}") for m in MODE_ORDER), id="modes")
         yield Countdown(id="countdown")
         with Horizontal(id="task-row"):
