@@ -7,7 +7,7 @@ import json
 from datetime import datetime, tzinfo
 from typing import Any
 
-from storage.codec import to_payload
+from storage.codec import from_sqlite, to_payload
 from storage.filing import known_zone
 from storage.repository import Identity
 from storage.unit import Change, Conn, SqlTransaction, TxStart
@@ -46,8 +46,11 @@ class OutboxRecorder:
 
     async def finish(self, tx: SqlTransaction) -> None:
         if tx.changes:
+            # Sessions before the ledger rows that reward them: a batch boundary between the two
+            # must never carry an award whose completion the server has not seen yet.
+            ordered = sorted(tx.changes, key=lambda c: c.entity != "session")
             await tx.conn.executemany(
-                ADD_OUTBOX, [outbox_row(tx.conn, tx.identity, c) for c in tx.changes]
+                ADD_OUTBOX, [outbox_row(tx.conn, tx.identity, c) for c in ordered]
             )
 
     async def recorded_zone(self, conn: Conn, identity: Identity) -> tzinfo | None:
@@ -63,6 +66,19 @@ class OutboxRecorder:
             {"uid": conn.value(identity.user_id)},
         )
         return int(rows[0][0])
+
+    async def last_synced(self, conn: Conn, identity: Identity) -> datetime | None:
+        rows = await conn.fetch(
+            "SELECT last_sync_at FROM sync_state WHERE user_id = :uid AND client_id = :cid",
+            {"uid": conn.value(identity.user_id), "cid": conn.value(identity.client_id)},
+        )
+        if not rows or rows[0][0] is None:
+            return None
+        try:
+            at: datetime = from_sqlite("last_sync_at", rows[0][0])
+            return at
+        except (TypeError, ValueError):
+            return None
 
 
 async def set_meta(conn: Conn, key: str, value: str) -> None:

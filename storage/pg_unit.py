@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
 from app.domain.errors import BusyError, ChangedError
@@ -317,3 +317,6 @@ class StampRecorder:
 
     async def pending(self, conn: Conn, identity: Identity) -> int:
         return 0
+
+    async def last_synced(self, conn: Conn, identity: Identity) -> datetime | None:
+        return None

@@ -112,6 +112,10 @@ class Repository(Protocol):
 
     async def pending_changes(self) -> int: ...
 
+    async def last_synced(self) -> datetime | None:
+        """When this device last synced with the server (None on the server itself)."""
+        ...
+
     async def filing_zone(self) -> tzinfo:
         """The zone the stats cache is filed in now: its days are that zone's days."""
         ...

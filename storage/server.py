@@ -118,8 +118,12 @@ BEGIN
        OR NEW.paused_at NOT BETWEEN NEW.started_at AND latest
        OR ended NOT BETWEEN NEW.started_at AND latest THEN
     problem := 'an instant out of range';
+  ELSIF NEW.updated_at < NEW.created_at THEN
+    problem := 'updated before it was created';
   ELSIF length(NEW.task_title) > 200 OR (CASE WHEN json_typeof(NEW.tags) = 'array'
-       THEN json_array_length(NEW.tags) > 16 ELSE true END) THEN
+       THEN json_array_length(NEW.tags) > 16 OR EXISTS (
+         SELECT 1 FROM json_array_elements_text(NEW.tags) AS tag WHERE length(tag) > 40)
+       ELSE true END) THEN
     problem := 'task title or tags too long';
   END IF;
   IF problem IS NOT NULL THEN

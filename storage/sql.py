@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import date, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from app.domain.errors import FocusError, ReadOnlyError
@@ -214,6 +214,9 @@ class SqlRepository(Reads):
 
     async def pending_changes(self) -> int:
         return await self.recorder.pending(self.conn, self.identity)
+
+    async def last_synced(self) -> datetime | None:
+        return await self.recorder.last_synced(self.conn, self.identity)
 
     async def close(self) -> None:
         if self._writer is not None and self._writer is not self.conn:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import Any, Protocol
 
 from app.domain.errors import FocusError, OpenSessionError, RefusedError, StorageError
@@ -123,6 +123,10 @@ class Recorder(Protocol):
 
     async def pending(self, conn: Conn, identity: Identity) -> int:
         """Changes not yet pushed anywhere (0 where the store is the shared one)."""
+        ...
+
+    async def last_synced(self, conn: Conn, identity: Identity) -> datetime | None:
+        """When this device last synced (None where the store is the shared one)."""
         ...
 
 

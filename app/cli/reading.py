@@ -29,11 +29,9 @@ async def _full_status(args: argparse.Namespace, app: Container) -> None:
     now = app.clock.now()
     data: dict[str, Any] = {"session": session_dict(session, now) if session else None}
     if getattr(args, "json", False) and args.command == "status":
-        from storage.sync import read_state
-
-        state = await read_state(app.repo)
+        synced = await app.repo.last_synced()
         data["pending_changes"] = await app.repo.pending_changes()
-        data["last_sync_at"] = state.last_sync_at.isoformat() if state.last_sync_at else None
+        data["last_sync_at"] = synced.isoformat() if synced else None
     if args.command == "statusline":
         emit(args, data, out.statusline(session, now))
     else:

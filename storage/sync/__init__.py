@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.domain.errors import FocusError
+from app.domain.errors import ConfigError, FocusError
 from storage.pg_connect import Target, Timeouts, parse_url, statement_error, with_password
 from storage.sql import SqlRepository
 from storage.sync.device import Rejection, read_state, rejections, save_state
@@ -96,9 +96,15 @@ async def sync(repo: SqlRepository, to: SyncTarget, now: datetime) -> SyncReport
     from storage.sync.device import claim
 
     started = time.perf_counter()
-    target = to.target()
-    report = SyncReport(server=target.shown, user=target.user)
-    conn = await open_conn(target, to.timeouts)
+    try:
+        target = to.target()
+        report = SyncReport(server=target.shown, user=target.user)
+        conn = await open_conn(target, to.timeouts)
+    except ConfigError:
+        raise
+    except FocusError as exc:
+        await _note_error(repo, str(exc))
+        raise
     link = Link(conn)
     try:
         try:
@@ -117,6 +123,8 @@ async def sync(repo: SqlRepository, to: SyncTarget, now: datetime) -> SyncReport
                 raise
             raise error from None
         await save_state(repo, pull_cursor=pulled.cursor, last_sync_at=now, last_error=None)
+    except ConfigError:
+        raise  # configuration refused (another user, a copy, versions): the file stays as it was
     except FocusError as exc:
         await _note_error(repo, str(exc))
         raise

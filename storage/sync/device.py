@@ -41,7 +41,21 @@ class Pending:
     entity: str
     entity_id: uuid.UUID
     version: int
-    payload: dict[str, Any]
+    stored: Any
+    """The payload as stored (JSON text): decoded only for the changes a push sends, the
+    latest of each entity."""
+    readable: bool = True
+    """Whether the stored payload is JSON at all (checked by the store while reading)."""
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.stored) if isinstance(self.stored, str) else self.stored
+        except ValueError as exc:
+            raise ValueError(f"malformed change: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError("malformed change: not an object")
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,22 +132,22 @@ def fingerprint(change: Pending) -> str:
 async def read_outbox(conn: Conn, limit: int, only: int | None = None) -> list[Pending]:
     """The oldest `limit` pending changes (or the one numbered `only`)."""
     rows = await conn.fetch(
-        "SELECT mutation_id, entity, entity_id, version, payload FROM outbox "
+        "SELECT mutation_id, entity, entity_id, version, payload, json_valid(payload) FROM outbox "
         + ("WHERE mutation_id = :m " if only is not None else "")
         + "ORDER BY mutation_id LIMIT :n",
         {"n": limit} | ({"m": only} if only is not None else {}),
     )
     out = []
-    for mutation_id, entity, entity_id, version, payload in rows:
+    for mutation_id, entity, entity_id, version, payload, valid in rows:
         try:
-            data = json.loads(payload) if isinstance(payload, str) else payload
             out.append(
                 Pending(
                     int(mutation_id),
                     str(entity),
                     from_sqlite("entity_id", entity_id),
                     int(version),
-                    data if isinstance(data, dict) else {},
+                    payload,
+                    bool(valid),
                 )
             )
         except (TypeError, ValueError):

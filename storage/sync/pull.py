@@ -32,7 +32,7 @@ from storage.statements import ADD_ROLLUP, COLS
 from storage.sync import server as srv
 from storage.sync.device import pending_ids, read_state
 from storage.sync.rules import ledger_problem, session_problem
-from storage.unit import bucket_rows, integrity_error, recount_streak
+from storage.unit import Conn, bucket_rows, integrity_error, recount_streak
 
 PAGE = 5000
 _STAMPED = (*SESSION_COLUMNS, "change_stamp")
@@ -94,7 +94,12 @@ def _focus_days(entries: list[tuple[str, str, str, Bucket]]) -> bool:
 
 
 async def _apply_sessions(
-    tx: SqlTransaction, rows: list[Any], pending: set[uuid.UUID], now: datetime, out: PullResult
+    tx: SqlTransaction,
+    rows: list[Any],
+    pending: set[uuid.UUID],
+    now: datetime,
+    out: PullResult,
+    known: dict[uuid.UUID, Session],
 ) -> None:
     width = len(SESSION_COLUMNS)
     incoming: list[tuple[Session, int]] = []
@@ -114,42 +119,80 @@ async def _apply_sessions(
     if not incoming:
         return
     here = await _local_sessions(tx, [s.id for s, _ in incoming])
-    zone = await tx.filing_zone()
     c = tx.conn
+    changed = [(s, stamp) for s, stamp in incoming if here.get(s.id) != s]
+    values = [
+        {k: c.value(v) for k, v in session_to_row(s).items()} | {"change_stamp": stamp}
+        for s, stamp in changed
+    ]
+    applied = await _upsert_all(c, values)
+    if applied is None:  # one of them is refused here: a row at a time, the rest applied
+        applied = []
+        for (session, _), row in zip(changed, values, strict=True):
+            problem = await _upsert_one(c, row)
+            if problem is None:
+                applied.append(True)
+            else:
+                applied.append(False)
+                out.skipped.append(f"session {session.id}: {problem}")
+    zone = await tx.filing_zone()
     deltas: list[tuple[str, str, str, Bucket]] = []
     streak = False
-    for session, stamp in incoming:
-        old = here.get(session.id)
-        if old == session:
-            continue
-        values = {k: c.value(v) for k, v in session_to_row(session).items()}
-        try:
-            await c.execute("SAVEPOINT pulled", ())
-            await c.execute(UPSERT_LOCAL, values | {"change_stamp": stamp})
-            await c.execute("RELEASE pulled", ())
-        except c.integrity_errors as exc:
-            await c.execute("ROLLBACK TO pulled", ())
-            await c.execute("RELEASE pulled", ())
-            out.skipped.append(f"session {session.id}: {integrity_error(c, exc)}")
+    replaced: list[uuid.UUID] = []
+    for (session, _), ok in zip(changed, applied, strict=True):
+        if not ok:
             continue
         out.pulled += 1
+        known[session.id] = session
+        old = here.get(session.id)
         gone = rollup_entries(old, zone) if old is not None else []
         came = rollup_entries(session, zone)
         deltas += [(d, k, m, _negated(b)) for d, k, m, b in gone] + came
         streak = streak or _focus_days(gone) or _focus_days(came)
         if old is not None and old.status.is_terminal:
-            # Its award here was not the server's (it never came back stamped): the
-            # server's, if any, comes with the ledger rows.
-            await c.execute(
-                "DELETE FROM ledger WHERE user_id = :uid AND session_id = :sid "
-                "AND change_stamp IS NULL",
-                {"uid": c.value(tx.identity.user_id), "sid": c.value(session.id)},
-            )
+            replaced.append(session.id)
+    uid = c.value(tx.identity.user_id)
+    if replaced:
+        # Their awards here were not the server's (they never came back stamped): the
+        # server's, if any, come with the ledger rows.
+        await c.executemany(
+            "DELETE FROM ledger WHERE user_id = :uid AND session_id = :sid "
+            "AND change_stamp IS NULL",
+            [{"uid": uid, "sid": c.value(sid)} for sid in replaced],
+        )
     if deltas:
         await c.executemany(ADD_ROLLUP, bucket_rows(c, tx.identity.user_id, deltas))
-        await c.execute(EMPTY_ROLLUPS, {"uid": c.value(tx.identity.user_id)})
+        await c.execute(EMPTY_ROLLUPS, {"uid": uid})
     if streak:
         tx.derived_rebuilt(await recount_streak(c, tx.identity.user_id, zone))
+
+
+async def _upsert_all(c: Conn, rows: list[dict[str, Any]]) -> list[bool] | None:
+    """Every row in one statement, or None (and nothing written) if the store refuses one."""
+    if not rows:
+        return []
+    await c.execute("SAVEPOINT pulled", ())
+    try:
+        await c.executemany(UPSERT_LOCAL, rows)
+    except c.integrity_errors:
+        await c.execute("ROLLBACK TO pulled", ())
+        await c.execute("RELEASE pulled", ())
+        return None
+    await c.execute("RELEASE pulled", ())
+    return [True] * len(rows)
+
+
+async def _upsert_one(c: Conn, row: dict[str, Any]) -> str | None:
+    """One row in a savepoint of its own: None, or why the store refused it."""
+    await c.execute("SAVEPOINT pulled", ())
+    try:
+        await c.execute(UPSERT_LOCAL, row)
+    except c.integrity_errors as exc:
+        await c.execute("ROLLBACK TO pulled", ())
+        await c.execute("RELEASE pulled", ())
+        return str(integrity_error(c, exc))
+    await c.execute("RELEASE pulled", ())
+    return None
 
 
 def _entry(row: Sequence[Any]) -> LedgerEntry:
@@ -164,7 +207,9 @@ def _entry(row: Sequence[Any]) -> LedgerEntry:
     )
 
 
-async def _apply_ledger(tx: SqlTransaction, rows: list[Any], out: PullResult) -> None:
+async def _apply_ledger(
+    tx: SqlTransaction, rows: list[Any], out: PullResult, known: dict[uuid.UUID, Session]
+) -> None:
     entries: list[tuple[LedgerEntry, int]] = []
     for row in rows:
         try:
@@ -173,23 +218,47 @@ async def _apply_ledger(tx: SqlTransaction, rows: list[Any], out: PullResult) ->
             out.skipped.append(f"award {row[0]}: unreadable ({exc})")
     if not entries:
         return
-    here = await _local_sessions(tx, [e.session_id for e, _ in entries if e.session_id])
+    # The sessions this pull wrote are known; the others are read from the store.
+    wanted = {e.session_id for e, _ in entries if e.session_id and e.session_id not in known}
+    here = known | await _local_sessions(tx, list(wanted))
     c = tx.conn
     uid = c.value(tx.identity.user_id)
+    held = await _held_awards(c, uid, [e.id for e, _ in entries])
+    fresh: list[dict[str, Any]] = []
+    stamped: list[dict[str, Any]] = []
     for entry, stamp in entries:
         problem = ledger_problem(entry, here.get(entry.session_id) if entry.session_id else None)
         if problem:
             out.skipped.append(f"award {entry.id}: {problem}")
             continue
-        row = {k: c.value(v) for k, v in ledger_to_row(entry).items()}
-        await c.execute(
-            "DELETE FROM ledger WHERE user_id = :uid AND idempotency_key = :key AND id <> :id",
-            {"uid": uid, "key": entry.idempotency_key, "id": row["id"]},
+        row = {k: c.value(v) for k, v in ledger_to_row(entry).items()} | {"change_stamp": stamp}
+        (stamped if row["id"] in held else fresh).append(row)
+    if fresh:
+        # Another award of the same session here (one this device made before the server's
+        # won) gives way to the server's.
+        await c.executemany(
+            "DELETE FROM ledger WHERE user_id = :user_id AND idempotency_key = "
+            ":idempotency_key AND id <> :id",
+            fresh,
         )
-        if await c.execute(ADD_LEDGER_LOCAL, row | {"change_stamp": stamp}):
-            out.pulled += 1
-        else:
-            await c.execute(STAMP_LEDGER_LOCAL, row | {"change_stamp": stamp})
+        await c.executemany(ADD_LEDGER_LOCAL, fresh)
+        out.pulled += len(fresh)
+    if stamped:
+        await c.executemany(STAMP_LEDGER_LOCAL, stamped)
+
+
+async def _held_awards(c: Conn, uid: Any, ids: list[uuid.UUID]) -> set[Any]:
+    """Which of these awards this store holds already (as stored values)."""
+    found: set[Any] = set()
+    for start in range(0, len(ids), 500):
+        names = {f"i{n}": c.value(v) for n, v in enumerate(ids[start : start + 500])}
+        rows = await c.fetch(
+            f"SELECT id FROM ledger WHERE user_id = :uid AND id IN "
+            f"({', '.join(':' + n for n in names)})",
+            names | {"uid": uid},
+        )
+        found.update(r[0] for r in rows)
+    return found
 
 
 async def _pages(
@@ -217,18 +286,21 @@ async def pull(link: srv.Link, repo: SqlRepository, now: datetime, page: int = P
         top = int((await link.fetch(srv.PULL_STAMP, user_id))[0][0])
         out.cursor = top
         if top > state.pull_cursor:
-            pending = await pending_ids(repo.conn, "session")
+            known: dict[uuid.UUID, Session] = {}
             async for rows in _pages(
                 link, srv.PULL_SESSIONS, user_id, state.pull_cursor, top, page
             ):
                 out.seen += len(rows)
                 async with repo.transaction(local=False) as tx:
-                    await _apply_sessions(tx, rows, pending, now, out)
+                    # Read under the write lock: a change made meanwhile by another
+                    # process of this device (the app) is as pending as the older ones.
+                    pending = await pending_ids(tx.conn, "session")
+                    await _apply_sessions(tx, rows, pending, now, out, known)
                     await tx.commit()
             async for rows in _pages(link, srv.PULL_LEDGER, user_id, state.pull_cursor, top, page):
                 out.seen += len(rows)
                 async with repo.transaction(local=False) as tx:
-                    await _apply_ledger(tx, rows, out)
+                    await _apply_ledger(tx, rows, out, known)
                     await tx.commit()
         await link.execute("COMMIT")
     except BaseException:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+from typing import Any
 
 from app.domain.errors import ConfigError, RefusedError
 from app.domain.models import LedgerEntry, Mode, Session
@@ -106,17 +107,21 @@ def _coalesce(
     """The latest state of each entity, decoded and checked (failures into `rejected`)."""
     sessions: dict[uuid.UUID, tuple[Pending, Session]] = {}
     awards: dict[str, tuple[Pending, LedgerEntry]] = {}
+    # Only the latest change of a session is decoded: the ones before it are superseded.
+    latest = {c.entity_id: c for c in fresh if c.entity == "session"}
     for change in fresh:
         try:
             if change.entity == "session":
-                sessions[change.entity_id] = (change, session_of(change, user_id))
+                if latest[change.entity_id] is change:
+                    sessions[change.entity_id] = (change, session_of(change, user_id))
+                elif not change.readable:
+                    raise ValueError("malformed session change: not JSON")
             elif change.entity == "ledger":
                 entry = ledger_of(change, user_id)
                 awards.setdefault(entry.idempotency_key, (change, entry))
             else:
                 raise ValueError(f"unknown kind of change {change.entity!r}")
         except ValueError as exc:
-            sessions.pop(change.entity_id, None)
             batch.rejected.append(_rejection(change, str(exc), now))
     for sid, (change, session) in list(sessions.items()):
         problem = session_problem(session, now)
@@ -173,6 +178,14 @@ async def _write(
         written += len(
             await link.fetch(srv.UPSERT_SESSIONS, *srv.session_rows(batch.sessions, stamp))
         )
+    await _stamp_lost(link, batch, user_id, stamp)
+    if batch.ledger:
+        written += len(await link.fetch(srv.INSERT_LEDGER, *srv.ledger_rows(batch.ledger, stamp)))
+    await _derive(link, batch, user_id, zone)
+    return written
+
+
+async def _stamp_lost(link: srv.Link, batch: _Batch, user_id: uuid.UUID, stamp: int) -> None:
     if batch.lost:
         await link.execute(
             "UPDATE sessions SET change_stamp = $3 WHERE user_id = $1 AND id = ANY($2::uuid[])",
@@ -180,19 +193,65 @@ async def _write(
             batch.lost,
             stamp,
         )
-    if batch.ledger:
-        written += len(await link.fetch(srv.INSERT_LEDGER, *srv.ledger_rows(batch.ledger, stamp)))
+
+
+async def _derive(link: srv.Link, batch: _Batch, user_id: uuid.UUID, zone: tzinfo) -> None:
     await srv.add_rollups(link, batch.finished, zone)
     if any(s.mode is Mode.FOCUS and s.xp_awarded > 0 for s in batch.finished):
         await srv.recount_streak(link, user_id, zone)
+
+
+async def _write_carefully(
+    link: srv.Link,
+    batch: _Batch,
+    changes: dict[object, Pending],
+    ids: tuple[uuid.UUID, int, tzinfo],
+    now: datetime,
+) -> int:
+    """`_write`, one entity per savepoint (sessions first, then the awards): what the server
+    refuses is rejected with its reason, alone, and the rest is written."""
+    user_id, stamp, zone = ids
+    asyncpg = load_asyncpg()
+    written = 0
+    refused: set[uuid.UUID] = set()
+
+    async def attempt(key: object, sql: str, args: list[list[Any]]) -> bool:
+        nonlocal written
+        await link.execute("SAVEPOINT focus_change")
+        try:
+            written += len(await link.fetch(sql, *args))
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            await link.execute("ROLLBACK TO SAVEPOINT focus_change")
+            batch.rejected.append(_rejection(changes[key], _server_reason(exc), now))
+            return False
+        await link.execute("RELEASE SAVEPOINT focus_change")
+        return True
+
+    for session, writer in sorted(batch.sessions, key=lambda p: p[0].status.is_open):
+        rows = srv.session_rows([(session, writer)], stamp)
+        if not await attempt(session.id, srv.UPSERT_SESSIONS, rows):
+            refused.add(session.id)
+    await _stamp_lost(link, batch, user_id, stamp)
+    for entry in batch.ledger:
+        await attempt(entry.idempotency_key, srv.INSERT_LEDGER, srv.ledger_rows([entry], stamp))
+    batch.finished = [s for s in batch.finished if s.id not in refused]
+    await _derive(link, batch, user_id, zone)
     return written
 
 
+def _server_reason(exc: Exception) -> str:
+    return "refused by the server: " + " ".join(str(exc).split()).removeprefix("focus: ")
+
+
 async def push_batch(
-    link: srv.Link, repo: SqlRepository, pending: list[Pending], now: datetime
+    link: srv.Link,
+    repo: SqlRepository,
+    pending: list[Pending],
+    now: datetime,
+    careful: bool = False,
 ) -> tuple[int, list[Rejection], int]:
     """Apply one batch in one server transaction: (acknowledged through, rejections,
-    rows written)."""
+    rows written). `careful` writes an entity at a time (see `push_carefully`)."""
     user_id, client_id = repo.identity.user_id, repo.identity.client_id
     through = pending[-1].mutation_id
     await link.execute("BEGIN")
@@ -217,7 +276,12 @@ async def push_batch(
                 found = srv.existing_session(row)
                 existing[found[0].id] = found
         _merge(sessions, awards, existing, client_id, now, batch)
-        written = await _write(link, batch, user_id, stamp, zone)
+        if careful:
+            changes: dict[object, Pending] = {sid: p for sid, (p, _) in sessions.items()}
+            changes.update({key: p for key, (p, _) in awards.items()})
+            written = await _write_carefully(link, batch, changes, (user_id, stamp, zone), now)
+        else:
+            written = await _write(link, batch, user_id, stamp, zone)
         rejected = [(r.mutation_id, r.entity, r.entity_id, r.reason) for r in batch.rejected]
         await srv.finish_push(
             link, (user_id, client_id), rejected, (through, fingerprint(pending[-1])), now
@@ -263,35 +327,8 @@ async def push(link: srv.Link, repo: SqlRepository, now: datetime, batch_size: i
 async def push_carefully(
     link: srv.Link, repo: SqlRepository, pending: list[Pending], now: datetime
 ) -> tuple[int, list[Rejection], int]:
-    """The batch one change per transaction: what the server refuses is rejected with the
-    server's reason, the rest applied. Round trips grow with the batch on this path, which
-    only a server rule this version does not know can lead to."""
-    rejected: list[Rejection] = []
-    written = 0
-    for change in pending:
-        try:
-            _, refused, count = await push_batch(link, repo, [change], now)
-        except load_asyncpg().IntegrityConstraintViolationError as exc:
-            reason = "refused by the server: " + " ".join(str(exc).split()).removeprefix("focus: ")
-            await _reject_alone(link, repo, change, reason, now)
-            refused, count = [_rejection(change, reason, now)], 0
-        rejected += refused
-        written += count
-    return pending[-1].mutation_id, rejected, written
-
-
-async def _reject_alone(
-    link: srv.Link, repo: SqlRepository, change: Pending, reason: str, now: datetime
-) -> None:
-    """Record one refused change and move the device's id past it, in one transaction."""
-    user_id, client_id = repo.identity.user_id, repo.identity.client_id
-    await link.execute("BEGIN")
-    try:
-        await link.fetch(srv.HEAD, user_id, client_id, zone_name(repo.zone), now)
-        rows = [(change.mutation_id, change.entity, change.entity_id, reason)]
-        mark = (change.mutation_id, fingerprint(change))
-        await srv.finish_push(link, (user_id, client_id), rows, mark, now)
-        await link.execute("COMMIT")
-    except BaseException:
-        await _rollback(link)
-        raise
+    """The batch again in one transaction, coalesced as before, each entity's latest state
+    in a savepoint of its own: what the server refuses is rejected with the server's reason,
+    the rest applied. Round trips grow with the batch on this path, which only a server rule
+    this version does not know (or a row another client planted) can lead to."""
+    return await push_batch(link, repo, pending, now, careful=True)

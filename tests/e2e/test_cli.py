@@ -100,7 +100,10 @@ def test_start_pause_wait_resume_complete(focus: Focus) -> None:
     assert {"level", "leveled_up", "streak"} <= set(done)
     assert (done["level"], done["leveled_up"], done["streak"]) == (1, False, 0)
 
-    assert focus.json("status") == {"session": None}
+    # Never synced: every change since the start waits in the outbox (start, pause, resume,
+    # complete; no ledger row for a completion without a reward).
+    status = focus.json("status")
+    assert status == {"session": None, "pending_changes": 4, "last_sync_at": None}
 
 
 def test_a_session_that_ran_out_while_nothing_ran_is_settled_by_the_next_command(
@@ -115,7 +118,7 @@ def test_a_session_that_ran_out_while_nothing_ran_is_settled_by_the_next_command
     ]
     ids = [json.loads(p.communicate(timeout=60)[0])["session"]["id"] for p in starts]
     time.sleep(4)
-    assert soon.json("status") == {"session": None}
+    assert soon.json("status")["session"] is None
     assert late("statusline").stdout == ""
     (done,) = soon.json("history")["sessions"]
     assert (done["id"], done["status"], done["remaining_seconds"]) == (ids[0], "completed", 0)
@@ -345,7 +348,7 @@ def test_status_with_no_session(focus: Focus) -> None:
         assert str(focus.db) in message and "does not exist" in message, proc.args
     assert not focus.db.exists()
     focus.json("db", "upgrade")
-    assert focus.json("status") == {"session": None}
+    assert focus.json("status") == {"session": None, "pending_changes": 0, "last_sync_at": None}
     proc = focus("status")
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "No open session.\n", "")
     proc = focus("statusline")

@@ -209,7 +209,8 @@ def test_every_command_runs_the_session_lifecycle_on_postgres(
     assert done["session"]["focused_seconds"] < 60
     assert (done["session"]["xp_awarded"], done["session"]["coins_awarded"]) == (0, 0)
     assert (done["level"], done["leveled_up"], done["total_xp"], done["streak"]) == (1, False, 0, 0)
-    assert focus.json("status") == {"session": None}
+    # The server is the shared store: nothing waits to be pushed, and it never syncs.
+    assert focus.json("status") == {"session": None, "pending_changes": 0, "last_sync_at": None}
     idle = focus("statusline")
     assert (idle.returncode, idle.stdout, idle.stderr) == (0, "", "")
 

@@ -46,9 +46,10 @@ async def test_a_gone_devices_stale_session_is_expired_by_another_devices_sync(
         clock.advance(days=1)
         report = await sync(here, target, clock.now())
         assert report.settled == 0
-        assert (await here.get_session(left.id)).status is Status.ACTIVE  # type: ignore[union-attr]
-
-        clock.set(left.updated_at + GONE_AFTER + timedelta(minutes=1))  # type: ignore[operator]
+        still = await here.get_session(left.id)
+        assert still is not None and still.status is Status.ACTIVE
+        assert left.updated_at is not None
+        clock.set(left.updated_at + GONE_AFTER + timedelta(minutes=1))
         report = await sync(here, target, clock.now())
         assert report.settled == 1
         expired = await here.get_session(left.id)
