@@ -64,6 +64,8 @@ def _text(value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise TypeError(f"expected text, got {type(value).__name__}")
+    if value.isascii():
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -186,13 +188,29 @@ JSON_COLUMNS = frozenset({"tags", "payload"})
 
 
 def sqlite_instant(value: datetime) -> str:
-    if value.tzinfo is None or value.utcoffset() is None:
+    offset = value.utcoffset()
+    if offset is None:
         raise ValueError(f"naive datetime refused: {value!r}")
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if offset:
+        value = value - offset  # the UTC wall time (formatted by hand: strftime is slow)
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )
+
+
+_PLAIN = (str, int, float, bool, type(None), bytes)
 
 
 def to_sqlite(value: Any) -> Any:
     """One Python value as SQLite stores it."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, uuid.UUID):
         return value.hex
     if isinstance(value, datetime):
