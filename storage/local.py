@@ -73,6 +73,9 @@ async def upgrade_file(path: Path, now: datetime) -> tuple[str | None, str, Path
     try:
         await upgrade(engine)
     except OperationalError as exc:
+        if inspect_file(path) == HEAD:
+            # Another process created or upgraded the file at the same moment and won.
+            return current, HEAD, saved
         from storage.sqlite import translate
 
         raise translate(exc.orig, path) from None  # type: ignore[arg-type]
