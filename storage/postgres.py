@@ -220,7 +220,7 @@ async def open_conn(target: Target, timeouts: Timeouts) -> PgConn:
     return PgConn(raw, target, timeouts)
 
 
-SERVER_SETUP = 3
+SERVER_SETUP = 4
 """What `focus server init` last applied besides the schema (grants, policies, functions):
 2 = policies on an inline lookup, and `focus_guard()` for the one-statement writes;
 3 = the server's checks of what clients write (triggers) and sync protocol 1."""

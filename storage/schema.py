@@ -214,6 +214,9 @@ tracks = Table(
     Column("version", Integer, nullable=False, server_default="1"),
     Column("added_at", UTCDateTime, nullable=False),
     Column("change_stamp", BigInteger),
+    Column("updated_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("attempts", Integer, nullable=False, server_default="0"),
     ForeignKeyConstraint(
         ["user_id", "library_id"],
         ["libraries.user_id", "libraries.id"],
@@ -221,6 +224,43 @@ tracks = Table(
     ),
 )
 Index("ix_tracks_library", tracks.c.user_id, tracks.c.library_id)
+
+deletions = Table(
+    "deletions",
+    metadata,
+    Column("user_id", Uuid, primary_key=True),
+    Column("entity", String(16), primary_key=True),
+    Column("entity_id", Uuid, primary_key=True),
+    Column("deleted_at", UTCDateTime, nullable=False),
+    Column("change_stamp", BigInteger),
+)
+Index("ix_deletions_change_stamp", deletions.c.user_id, deletions.c.change_stamp)
+
+# A device's multipart uploads under way, and the parts the object store acknowledged.
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("user_id", Uuid, primary_key=True),
+    Column("sha256", String(64), primary_key=True),
+    Column("object_key", Text, nullable=False),
+    Column("upload_id", Text, nullable=False),
+    Column("part_size", BigInteger, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+upload_parts = Table(
+    "upload_parts",
+    metadata,
+    Column("user_id", Uuid, primary_key=True),
+    Column("sha256", String(64), primary_key=True),
+    Column("part_number", Integer, primary_key=True),
+    Column("etag", Text, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    ForeignKeyConstraint(
+        ["user_id", "sha256"], ["uploads.user_id", "uploads.sha256"], ondelete="CASCADE"
+    ),
+)
 
 outbox = Table(
     "outbox",

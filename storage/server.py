@@ -181,11 +181,14 @@ GRANTS: dict[str, str] = {
     "user_state": "SELECT, INSERT, UPDATE",
     "sync_clients": "SELECT, INSERT, UPDATE",
     "sync_rejections": "SELECT, INSERT",
+    "deletions": "SELECT, INSERT, UPDATE",
     "focus_users": "SELECT",
     "meta": "SELECT",
     "alembic_version": "SELECT",
     "outbox": "",
     "sync_state": "",
+    "uploads": "",
+    "upload_parts": "",
 }
 SHARED_READ = ("meta", "alembic_version")
 ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")

@@ -1,3 +1,3 @@
 """Alembic migrations for both dialects; HEAD must name the newest revision (a test checks)."""
 
-HEAD = "0003"
+HEAD = "0004"

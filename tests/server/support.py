@@ -273,10 +273,30 @@ async def write_user_data(
             data.sessions[0],
             now,
         )
+        await raw.execute(
+            "INSERT INTO deletions (user_id, entity, entity_id, deleted_at, change_stamp) "
+            "VALUES ($1, 'track', $2, $3, 1)",
+            data.user_id,
+            uuid.uuid4(),
+            now,
+        )
         for row in await raw.fetch("SELECT id, idempotency_key FROM ledger"):
             data.ledger.append(uuid.UUID(bytes=row[0].bytes))
             data.idempotency_keys.append(row[1])
     async with connection(admin_url) as raw:
+        await raw.execute(
+            "INSERT INTO uploads (user_id, sha256, object_key, upload_id, part_size, "
+            "size_bytes, created_at) VALUES ($1, $2, 'k', 'u', 5242880, 6000000, $3)",
+            data.user_id,
+            "cd" * 32,
+            now,
+        )
+        await raw.execute(
+            "INSERT INTO upload_parts (user_id, sha256, part_number, etag, size_bytes) "
+            "VALUES ($1, $2, 1, 'e', 5242880)",
+            data.user_id,
+            "cd" * 32,
+        )
         await raw.execute(
             "INSERT INTO outbox (user_id, client_id, entity, entity_id, version, payload, "
             "created_at) VALUES ($1, $2, 'session', $3, 1, '{}', $4)",

@@ -42,6 +42,7 @@ USER_TABLES = {
     "user_state",
     "sync_clients",
     "sync_rejections",
+    "deletions",
 }
 # The client group and every role that is a member of it, however indirectly.
 CLIENTS = (
