@@ -182,6 +182,7 @@ DATETIME_COLUMNS = frozenset(
         "updated_at",
         "added_at",
         "last_sync_at",
+        "deleted_at",
     }
 )
 JSON_COLUMNS = frozenset({"tags", "payload"})

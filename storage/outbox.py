@@ -24,7 +24,9 @@ SET_META = (
 
 def outbox_row(conn: Conn, identity: Identity, change: Change) -> dict[str, Any]:
     row = change.row
-    at: datetime = row.get("updated_at") or row["created_at"]
+    at: datetime = next(
+        row[k] for k in ("updated_at", "created_at", "deleted_at", "added_at") if row.get(k)
+    )
     return {
         "user_id": conn.value(identity.user_id),
         "client_id": conn.value(identity.client_id),

@@ -30,6 +30,9 @@ USER_TABLES = (
     "outbox",
     "sync_state",
     "sync_rejections",
+    "deletions",
+    "uploads",
+    "upload_parts",
 )
 
 
@@ -87,7 +90,7 @@ class SyncState:
     last_error: str | None = None
 
 
-def _from_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
+def from_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for key, value in payload.items():
         if value is not None and key in UUID_COLUMNS:
@@ -101,7 +104,7 @@ def _from_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
 def session_of(pending: Pending, user_id: uuid.UUID) -> Session:
     """The session state an outbox row carries, as the server's user (ValueError if bad)."""
     try:
-        row = _from_payload(pending.payload) | {"user_id": user_id}
+        row = from_payload(pending.payload) | {"user_id": user_id}
         return session_from_row(row)
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"malformed session change: {exc}") from None
@@ -109,7 +112,7 @@ def session_of(pending: Pending, user_id: uuid.UUID) -> Session:
 
 def ledger_of(pending: Pending, user_id: uuid.UUID) -> LedgerEntry:
     try:
-        row = _from_payload(pending.payload)
+        row = from_payload(pending.payload)
         return LedgerEntry(
             id=row["id"],
             user_id=user_id,
@@ -279,6 +282,9 @@ async def claim(repo: SqlRepository, user_id: uuid.UUID, role: str, server: str)
     async with repo.transaction(local=False) as tx:
         c = tx.conn
         if old != user_id:
+            # Tracks refer to their library by (user_id, id): the keys change table by table,
+            # so the foreign keys are checked at the commit, when all of them have.
+            await c.execute("PRAGMA defer_foreign_keys = ON", ())
             for table in USER_TABLES:
                 await c.execute(
                     f"UPDATE {table} SET user_id = :new WHERE user_id = :old",

@@ -29,6 +29,7 @@ from storage.codec import SESSION_COLUMNS, ledger_to_row, session_to_row
 from storage.postgres import session_from_pg
 from storage.sql import SqlRepository, SqlTransaction
 from storage.statements import ADD_ROLLUP, COLS
+from storage.sync import entities as ent
 from storage.sync import server as srv
 from storage.sync.device import pending_ids, read_state
 from storage.sync.rules import ledger_problem, session_problem
@@ -275,6 +276,30 @@ async def _pages(
             return
 
 
+async def _pull_others(
+    link: srv.Link, repo: SqlRepository, span: tuple[int, int], page: int, out: PullResult
+) -> None:
+    """Libraries, then tracks, then deletions (which win over anything here)."""
+    user_id = repo.identity.user_id
+    for sql, kind in (
+        (ent.PULL_LIBRARIES, "library"),
+        (ent.PULL_TRACKS, "track"),
+        (ent.PULL_DELETIONS, "deletion"),
+    ):
+        async for rows in _pages(link, sql, user_id, *span, page):
+            out.seen += len(rows)
+            async with repo.transaction(local=False) as tx:
+                if kind == "deletion":
+                    out.pulled += await ent.apply_deletions(tx, rows, out.skipped)
+                else:
+                    pending = await pending_ids(tx.conn, kind) | await pending_ids(
+                        tx.conn, "deletion"
+                    )
+                    apply = ent.apply_libraries if kind == "library" else ent.apply_tracks
+                    out.pulled += await apply(tx, rows, pending, out.skipped)
+                await tx.commit()
+
+
 async def pull(link: srv.Link, repo: SqlRepository, now: datetime, page: int = PAGE) -> PullResult:
     """Bring this device up to the server's state of the user; the new cursor is saved
     only once every page is applied."""
@@ -302,6 +327,7 @@ async def pull(link: srv.Link, repo: SqlRepository, now: datetime, page: int = P
                 async with repo.transaction(local=False) as tx:
                     await _apply_ledger(tx, rows, out, known)
                     await tx.commit()
+            await _pull_others(link, repo, (state.pull_cursor, top), page, out)
         await link.execute("COMMIT")
     except BaseException:
         if not link.raw.is_closed() and link.raw.is_in_transaction():

@@ -31,6 +31,7 @@ from app.domain.models import LedgerEntry, Mode, Session
 from storage.filing import known_zone, zone_name
 from storage.pg_connect import load_asyncpg
 from storage.sql import SqlRepository
+from storage.sync import entities as ent
 from storage.sync import server as srv
 from storage.sync.device import (
     Pending,
@@ -239,6 +240,51 @@ async def _write_carefully(
     return written
 
 
+async def _write_others(link: srv.Link, others: ent.Others, user_id: uuid.UUID, stamp: int) -> int:
+    """Libraries, then tracks, then deletions: one statement each."""
+    if others.libraries:
+        libs = [lib for _, lib in others.libraries.values()]
+        await link.execute(ent.UPSERT_LIBRARIES, *ent.library_columns(libs, stamp))
+    if others.tracks:
+        tracks = [t for _, t in others.tracks.values()]
+        await link.execute(ent.UPSERT_TRACKS, *ent.track_columns(tracks, stamp))
+    if others.deletions:
+        gone = [(i, kind, at) for i, (_, kind, at) in others.deletions.items()]
+        await link.execute(ent.APPLY_DELETIONS, *ent.deletion_columns(user_id, gone, stamp))
+    return len(others.libraries) + len(others.tracks) + len(others.deletions)
+
+
+async def _others_carefully(
+    link: srv.Link,
+    others: ent.Others,
+    user_id: uuid.UUID,
+    stamp: int,
+    batch: _Batch,
+    now: datetime,
+) -> int:
+    """`_write_others`, an entity per savepoint: what the server refuses (a library name
+    taken by another library) is rejected with its reason, the rest written."""
+    asyncpg = load_asyncpg()
+    written = 0
+    single: list[tuple[Pending, ent.Others]] = [
+        (p, ent.Others(libraries={i: (p, x)})) for i, (p, x) in others.libraries.items()
+    ]
+    single += [(p, ent.Others(tracks={i: (p, x)})) for i, (p, x) in others.tracks.items()]
+    single += [
+        (p, ent.Others(deletions={i: (p, k, a)})) for i, (p, k, a) in others.deletions.items()
+    ]
+    for change, one in single:
+        await link.execute("SAVEPOINT focus_change")
+        try:
+            written += await _write_others(link, one, user_id, stamp)
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            await link.execute("ROLLBACK TO SAVEPOINT focus_change")
+            batch.rejected.append(_rejection(change, _server_reason(exc), now))
+            continue
+        await link.execute("RELEASE SAVEPOINT focus_change")
+    return written
+
+
 def _server_reason(exc: Exception) -> str:
     return "refused by the server: " + " ".join(str(exc).split()).removeprefix("focus: ")
 
@@ -268,6 +314,10 @@ async def push_batch(
                 "are missing (was the server restored from a backup?)"
             )
         batch = _Batch()
+        others, batch.rejected = ent.coalesce(
+            [p for p in fresh if p.entity in ent.KINDS], user_id, now
+        )
+        fresh = [p for p in fresh if p.entity not in ent.KINDS]
         sessions, awards = _coalesce(fresh, user_id, now, batch)
         ids = set(sessions) | {e.session_id for _, e in awards.values() if e.session_id}
         existing: dict[uuid.UUID, tuple[Session, uuid.UUID, bool]] = {}
@@ -280,8 +330,10 @@ async def push_batch(
             changes: dict[object, Pending] = {sid: p for sid, (p, _) in sessions.items()}
             changes.update({key: p for key, (p, _) in awards.items()})
             written = await _write_carefully(link, batch, changes, (user_id, stamp, zone), now)
+            written += await _others_carefully(link, others, user_id, stamp, batch, now)
         else:
             written = await _write(link, batch, user_id, stamp, zone)
+            written += await _write_others(link, others, user_id, stamp)
         rejected = [(r.mutation_id, r.entity, r.entity_id, r.reason) for r in batch.rejected]
         await srv.finish_push(
             link, (user_id, client_id), rejected, (through, fingerprint(pending[-1])), now

@@ -12,6 +12,7 @@ import pytest
 
 from app.domain.errors import FocusError, StorageError, UnavailableError
 from storage.pg_connect import Timeouts
+from storage.postgres import SERVER_SETUP
 from storage.sync import read_state
 from tests.e2e.test_cli_postgres import MARGIN, free_port
 from tests.sync.conftest import BlackHole, Device, check_consistent, server_view
@@ -112,12 +113,12 @@ async def test_a_server_of_another_version_is_named_and_nothing_is_pushed(
     local_user = laptop.repo.identity.user_id
     cases = [
         (
-            "UPDATE meta SET value = '2' WHERE key = 'server_setup'",
+            f"UPDATE meta SET value = '{SERVER_SETUP - 1}' WHERE key = 'server_setup'",
             "set up by an older focus",
             "run `focus server init",
         ),
         (
-            "UPDATE meta SET value = '4' WHERE key = 'server_setup'",
+            f"UPDATE meta SET value = '{SERVER_SETUP + 1}' WHERE key = 'server_setup'",
             "set up by a newer focus",
             "upgrade focus",
         ),

@@ -45,7 +45,8 @@ async def test_round_trips_per_batch_do_not_grow_with_its_size(
     trips = {n: await round_trips(devices, pg_user, n, 1000) for n in (10, 100, 500)}
     print(f"round trips of one sync, one batch: {trips}")  # noqa: T201
     assert trips[10] == trips[100] == trips[500], trips
-    assert trips[10] <= 20, trips  # the checks, one batch, one pull: a handful each
+    # The checks, one batch, one pull (sessions, awards, libraries, tracks, deletions).
+    assert trips[10] <= 24, trips
 
 
 async def test_round_trips_grow_only_with_the_number_of_batches(
