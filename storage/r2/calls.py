@@ -25,6 +25,8 @@ MAX_PARTS = 10_000
 BACKOFF_SECONDS = 0.2
 """The first retry's wait, doubled at each attempt (full jitter), at most `BACKOFF_CAP`."""
 BACKOFF_CAP = 10.0
+REPORT_EVERY = 256 * 1024
+"""How far a body is read between two progress reports (each costs a lock)."""
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _REFUSED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSuchBucket"}
 _BUSY = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling"}
@@ -273,6 +275,7 @@ class Slice:
         self._start = offset
         self._len = length
         self._pos = 0
+        self._told = 0
         self._seen = seen
         self._f.seek(offset)
 
@@ -281,12 +284,15 @@ class Slice:
         n = left if n is None or n < 0 else min(n, left)
         data = self._f.read(n) if n > 0 else b""
         self._pos += len(data)
-        self._seen(self._pos)
+        if self._pos >= self._told + REPORT_EVERY or self._pos == self._len:
+            self._told = self._pos
+            self._seen(self._pos)
         return data
 
     def seek(self, pos: int, whence: int = 0) -> int:
         base = {0: 0, 1: self._pos, 2: self._len}[whence]
         self._pos = max(0, min(self._len, base + pos))
+        self._told = min(self._told, self._pos)
         self._f.seek(self._start + self._pos)
         return self._pos
 

@@ -30,6 +30,7 @@ from storage.r2.calls import (
     object_key,
     part_size_for,
 )
+from storage.r2.state import Upload, UploadState
 from storage.sql import SqlRepository
 
 READ_CHUNK = 1 << 20
@@ -49,92 +50,8 @@ class UploadResult:
     """0 for a single PUT."""
 
 
-@dataclass(slots=True)
-class _Upload:
-    upload_id: str
-    part_size: int
-    parts: dict[int, tuple[str, int]]
-    """Part number: (ETag, size), as acknowledged."""
-
-
 def _damaged(message: str) -> DamagedError:
     return DamagedError(message, title="Track damaged")
-
-
-class _State:
-    """A content hash's multipart upload as recorded on the device."""
-
-    def __init__(self, repo: SqlRepository, user_id: uuid.UUID, sha256: str) -> None:
-        self.repo = repo
-        self.sha = sha256
-        self.uid = repo.conn.value(user_id)
-        self._lock = asyncio.Lock()
-
-    @property
-    def _me(self) -> dict[str, Any]:
-        return {"uid": self.uid, "sha": self.sha}
-
-    async def load(self) -> tuple[str, str, int, int, dict[int, tuple[str, int]]] | None:
-        c = self.repo.conn
-        rows = await c.fetch(
-            "SELECT object_key, upload_id, part_size, size_bytes FROM uploads "
-            "WHERE user_id = :uid AND sha256 = :sha",
-            self._me,
-        )
-        if not rows:
-            return None
-        key, upload_id, part_size, size = rows[0]
-        parts = await c.fetch(
-            "SELECT part_number, etag, size_bytes FROM upload_parts "
-            "WHERE user_id = :uid AND sha256 = :sha",
-            self._me,
-        )
-        found = {int(n): (str(e), int(s)) for n, e, s in parts}
-        return str(key), str(upload_id), int(part_size), int(size), found
-
-    async def start(self, key: str, upload: _Upload, size: int, clock: Clock) -> None:
-        async with self._lock, self.repo.transaction(local=False) as tx:
-            c = tx.conn
-            await self._delete(c)
-            await c.execute(
-                "INSERT INTO uploads (user_id, sha256, object_key, upload_id, part_size, "
-                "size_bytes, created_at) VALUES (:uid, :sha, :key, :id, :ps, :size, :at)",
-                self._me
-                | {
-                    "key": key,
-                    "id": upload.upload_id,
-                    "ps": upload.part_size,
-                    "size": size,
-                    "at": c.value(clock.now()),
-                },
-            )
-            await tx.commit()
-
-    async def parts(self, parts: dict[int, tuple[str, int]], replace: bool = False) -> None:
-        async with self._lock, self.repo.transaction(local=False) as tx:
-            c = tx.conn
-            if replace:
-                await c.execute(
-                    "DELETE FROM upload_parts WHERE user_id = :uid AND sha256 = :sha", self._me
-                )
-            if parts:
-                await c.executemany(
-                    "INSERT INTO upload_parts (user_id, sha256, part_number, etag, size_bytes) "
-                    "VALUES (:uid, :sha, :n, :etag, :size) "
-                    "ON CONFLICT (user_id, sha256, part_number) DO UPDATE SET "
-                    "etag = excluded.etag, size_bytes = excluded.size_bytes",
-                    [self._me | {"n": n, "etag": e, "size": s} for n, (e, s) in parts.items()],
-                )
-            await tx.commit()
-
-    async def forget(self) -> None:
-        async with self._lock, self.repo.transaction(local=False) as tx:
-            await self._delete(tx.conn)
-            await tx.commit()
-
-    async def _delete(self, c: Any) -> None:
-        await c.execute("DELETE FROM upload_parts WHERE user_id = :uid AND sha256 = :sha", self._me)
-        await c.execute("DELETE FROM uploads WHERE user_id = :uid AND sha256 = :sha", self._me)
 
 
 class R2:
@@ -188,7 +105,7 @@ class R2:
         """Store the file under its content hash unless R2 holds it already."""
         key = object_key(user_id, sha256)
         check_key(key, user_id)
-        state = _State(repo, user_id, sha256)
+        state = UploadState(repo, user_id, sha256)
         meter = Progress(size, progress, asyncio.get_running_loop())
         if await self._head(key) == size:
             await self._drop_stale(state, key)
@@ -210,7 +127,7 @@ class R2:
         meter.finish()
         return result
 
-    async def _drop_stale(self, state: _State, key: str) -> None:
+    async def _drop_stale(self, state: UploadState, key: str) -> None:
         """An upload recorded for content no longer sent this way: abort it, forget it."""
         found = await state.load()
         if found is not None:
@@ -244,7 +161,7 @@ class R2:
         await self._call("PUT", put)
         meter.done(size)
 
-    async def _resume(self, state: _State, key: str, size: int, part: int) -> _Upload | None:
+    async def _resume(self, state: UploadState, key: str, size: int, part: int) -> Upload | None:
         """The recorded upload reconciled with ListParts, or None (aborted and forgotten)."""
         found = await state.load()
         if found is None:
@@ -268,7 +185,7 @@ class R2:
                 kept[n] = (etag, psize)
         if kept != mine:
             await state.parts(kept, replace=True)
-        return _Upload(upload_id, part, kept)
+        return Upload(upload_id, part, kept)
 
     async def _list_parts(self, key: str, upload_id: str) -> dict[int, tuple[str, int]]:
         bucket = self.settings.bucket
@@ -291,7 +208,7 @@ class R2:
 
     async def _multipart(
         self,
-        state: _State,
+        state: UploadState,
         key: str,
         path: Path,
         size: int,
@@ -312,7 +229,7 @@ class R2:
                         Metadata={"sha256": state.sha},
                     ),
                 )
-                upload = _Upload(str(created["UploadId"]), part, {})
+                upload = Upload(str(created["UploadId"]), part, {})
                 await state.start(key, upload, size, self._clock)
             resumed = len(upload.parts)
             meter.done(sum(s for _, s in upload.parts.values()))
@@ -331,11 +248,11 @@ class R2:
 
     async def _send_parts(
         self,
-        state: _State,
+        state: UploadState,
         key: str,
         path: Path,
         size: int,
-        upload: _Upload,
+        upload: Upload,
         count: int,
         meter: Progress,
     ) -> int:
@@ -384,7 +301,7 @@ class R2:
             raise
         return sent
 
-    async def _complete(self, key: str, upload: _Upload) -> None:
+    async def _complete(self, key: str, upload: Upload) -> None:
         bucket = self.settings.bucket
         parts = [{"PartNumber": n, "ETag": upload.parts[n][0]} for n in sorted(upload.parts)]
         await self._call(
