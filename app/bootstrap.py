@@ -25,6 +25,7 @@ from storage.sql import SqlRepository
 from storage.sqlite import shown
 
 if TYPE_CHECKING:
+    from storage.r2 import R2Settings
     from storage.sync import SyncTarget
 
 
@@ -61,6 +62,36 @@ def sync_target(settings: Settings) -> SyncTarget | None:
         Timeouts(s.connect_timeout_seconds, s.statement_timeout_seconds),
         s.batch_size,
         timedelta(seconds=round(settings.timer.max_pause_minutes * 60)),
+    )
+
+
+def r2_settings(settings: Settings) -> R2Settings:
+    """Where tracks' audio goes (`[r2]`); ConfigError naming what is missing."""
+    from app.domain.errors import ConfigError
+    from storage.r2 import R2Settings
+
+    r2, tracks = settings.r2, settings.tracks
+    secret = r2.secret_access_key.get_secret_value() if r2.secret_access_key else ""
+    missing = [
+        name
+        for name, value in (
+            ("bucket", r2.bucket),
+            ("access_key_id (or FOCUS_R2_ACCESS_KEY_ID)", r2.access_key_id),
+            ("secret_access_key (or FOCUS_R2_SECRET_ACCESS_KEY)", secret),
+            ("account_id or endpoint_url", r2.account_id or r2.endpoint_url),
+        )
+        if not value
+    ]
+    if missing:
+        raise ConfigError(f"object storage is not configured: set [r2] {', '.join(missing)}")
+    return R2Settings(
+        bucket=r2.bucket,
+        access_key_id=r2.access_key_id,
+        secret_access_key=secret,
+        account_id=r2.account_id,
+        endpoint_url=r2.endpoint_url or None,
+        part_size_mb=tracks.part_size_mb,
+        concurrency=tracks.concurrency,
     )
 
 

@@ -194,8 +194,23 @@ class SyncSettings(_Section):
 
 
 @dataclass(frozen=True)
+class TracksSettings(_Section):
+    """`[tracks]`: focus music on this device."""
+
+    _section = "tracks"
+    max_file_mb: int = setting(500, "The largest audio file `tracks add` takes.", ge=1, le=5000)
+    part_size_mb: int = setting(
+        8, "Uploads above this go multipart, in parts of this size (R2: 5 or more).", ge=5, le=512
+    )
+    concurrency: int = setting(4, "Parts of one upload sent at once.", ge=1, le=32)
+    player: str = setting(
+        "", 'Command that plays a track ("{file}" is the file); empty: mpv, else ffplay.'
+    )
+
+
+@dataclass(frozen=True)
 class R2Settings(_Section):
-    """`[r2]`: Cloudflare R2 for focus music (a later release)."""
+    """`[r2]`: Cloudflare R2 (or any S3-compatible server) holding the tracks' audio."""
 
     _section = "r2"
     account_id: str = setting(
@@ -232,6 +247,7 @@ class Settings:
     tui: TuiSettings = TuiSettings()
     storage: StorageSettings = StorageSettings()
     sync: SyncSettings = SyncSettings()
+    tracks: TracksSettings = TracksSettings()
     r2: R2Settings = R2Settings()
 
     def __post_init__(self) -> None:
@@ -260,11 +276,17 @@ SECTIONS: dict[str, type[_Section] | None] = {
     "tui": TuiSettings,
     "storage": StorageSettings,
     "sync": SyncSettings,
+    "tracks": TracksSettings,
     "r2": R2Settings,
 }
 """Every section in file order; `keys` is a free-form table of binding ids."""
 
-ENV_ALIASES = {"FOCUS_STORAGE_URL": ("storage", "url"), "FOCUS_SYNC_URL": ("sync", "url")}
+ENV_ALIASES = {
+    "FOCUS_STORAGE_URL": ("storage", "url"),
+    "FOCUS_SYNC_URL": ("sync", "url"),
+    "FOCUS_R2_ACCESS_KEY_ID": ("r2", "access_key_id"),
+    "FOCUS_R2_SECRET_ACCESS_KEY": ("r2", "secret_access_key"),
+}
 """Short environment variables for the keys people set most (they win over the file)."""
 
 

@@ -37,6 +37,8 @@ COMMANDS: dict[str, str] = {
     "db": "admin.db",
     "server": "server.server",
     "sync": "sync.sync",
+    "libraries": "tracks.libraries",
+    "tracks": "tracks.tracks",
 }
 """Each command name and its handler (`module.function` in app.cli), imported when run."""
 

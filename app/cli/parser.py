@@ -177,12 +177,37 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="list the changes the server refused, with their reasons (no network)",
     )
+    _music(add)
     p = add("config", "configuration")
     p.add_argument("action", choices=["check", "path"])
     p = add("db", "database")
     p.add_argument("action", choices=["upgrade", "path"])
     _server(add, common)
     return parser
+
+
+def _music(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    from app.domain.tracks import LIBRARY_TYPES
+
+    p = add("libraries", "focus music libraries: list, create, rename, delete, favorite")
+    p.add_argument("action", choices=["list", "create", "rename", "delete", "favorite"])
+    p.add_argument("name", nargs="?", type=text, metavar="NAME", help="the library")
+    p.add_argument("new", nargs="?", type=text, metavar="NEW", help="rename: the new name")
+    p.add_argument("--description", type=text, default="", help="create: what it holds")
+    p.add_argument("--type", choices=list(LIBRARY_TYPES), default="music", help="create: its kind")
+    p = add("tracks", "focus music: add a file, list, remove, upload, fetch")
+    p.add_argument("action", choices=["add", "list", "remove", "upload", "fetch"])
+    p.add_argument(
+        "target", nargs="?", type=path, metavar="FILE|ID", help="add: the file; remove/fetch: id"
+    )
+    p.add_argument("--title", type=text, help="add: the title (default: its tags, else the name)")
+    p.add_argument(
+        "--library",
+        type=text,
+        metavar="NAME",
+        help="add/list: the library (default: all; add: Focus music)",
+    )
+    p.add_argument("--all", action="store_true", help="fetch: every track not on this device")
 
 
 def _server(add: Callable[[str, str], argparse.ArgumentParser], common: Any) -> None:
