@@ -330,8 +330,9 @@ class R2:
 
         def fetch(s3: Any) -> tuple[str, int]:
             answer = s3.get_object(Bucket=bucket, Key=key)
-            meter = Progress(int(answer.get("ContentLength", 0)), progress, loop)
-            meters[:] = [meter]
+            if not meters:  # one meter across attempts: a retry never shows less
+                meters.append(Progress(int(answer.get("ContentLength", 0)), progress, loop))
+            meter = meters[0]
             digest, got = hashlib.sha256(), 0
             fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
             try:

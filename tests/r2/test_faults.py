@@ -4,6 +4,7 @@ refusals told as configuration errors; bad keys refused before any request."""
 from __future__ import annotations
 
 import uuid
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +179,23 @@ async def test_progress_never_goes_back_when_a_part_is_retried(
     assert {t for _, t, _, _ in seen} == {size}
     assert {i for _, _, _, i in seen} == {threading.get_ident()}
     assert len(seen) <= took * 20 + 2
+    # Throttled: calls queued at least 50 ms apart (the final one aside) arrive well apart.
+    stamps = [at for _, _, at, _ in seen[:-1]]
+    assert all(b - a >= 0.01 for a, b in pairwise(stamps))
+
+
+async def test_a_download_is_retried_through_server_errors(
+    tmp_path: Path, settings: R2Settings, device: SqlRepository, proxy: Proxy
+) -> None:
+    path, sha = make_file(tmp_path / "h.mp3", 2 * MIB + 1)
+    r2 = R2(settings)
+    await r2.upload(device, USER, path, sha, 2 * MIB + 1, "audio/mpeg")
+    r2.close()
+    proxy.fail = 2
+    seen: list[int] = []
+    r2 = R2(via(settings, proxy.url))
+    got = await r2.download(USER, sha, tmp_path / "back.mp3", lambda d, t: seen.append(d))
+    r2.close()
+    assert proxy.seen == 3
+    assert got == 2 * MIB + 1 and (tmp_path / "back.mp3").read_bytes() == path.read_bytes()
+    assert seen == sorted(set(seen)) and seen[-1] == got
