@@ -57,8 +57,6 @@ class R2Settings:
             raise ConfigError(f"r2 part size must be at least {MIN_PART_MB} MB")
         if self.concurrency < 1 or self.max_attempts < 1:
             raise ConfigError("r2 concurrency and max attempts must be at least 1")
-        if len(self.bucket) < 3:
-            raise ConfigError("r2 bucket name must be at least 3 characters")
 
     def endpoint(self) -> str:
         if self.endpoint_url:
