@@ -182,7 +182,7 @@ async def _upload(args: argparse.Namespace, app: Container) -> None:
     from storage.r2 import R2
 
     svc = _service(app)
-    store = R2(r2_settings(app.settings))
+    store = R2(r2_settings(app.settings), clock=app.clock)
     results: list[dict[str, Any]] = []
     failed = 0
     try:
@@ -260,7 +260,7 @@ async def _fetch(args: argparse.Namespace, app: Container) -> None:
     wanted = await svc.tracks() if args.all else [await svc.track(args.target)]
     wanted = [t for t in wanted if not _here(t)]
     cache = app.db_path.parent / "tracks"
-    store = R2(r2_settings(app.settings))
+    store = R2(r2_settings(app.settings), clock=app.clock)
     fetched: list[dict[str, Any]] = []
     try:
         for track in wanted:

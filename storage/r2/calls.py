@@ -14,8 +14,9 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, Protocol, TypeVar
 
 from app.domain.errors import ConfigError, FocusError, UnavailableError, UsageError
 
@@ -32,6 +33,19 @@ _REFUSED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSu
 _BUSY = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling"}
 
 T = TypeVar("T")
+
+
+class Clock(Protocol):
+    """What the uploader needs of the app's clock (storage imports only the domain)."""
+
+    def now(self) -> datetime: ...
+
+
+class UtcClock:
+    """The wall clock, when no clock is given (an upload row's creation time only)."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

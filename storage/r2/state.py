@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from app.clock import Clock
+from storage.r2.calls import Clock
 from storage.sql import SqlRepository
 
 

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.clock import Clock, SystemClock
 from app.domain.errors import DamagedError
 from storage.r2.calls import (
     Client,
+    Clock,
     Progress,
     R2Settings,
     Slice,
+    UtcClock,
     Vanished,
     check_key,
     object_key,
@@ -60,7 +61,7 @@ class R2:
     def __init__(self, settings: R2Settings, *, clock: Clock | None = None) -> None:
         self.settings = settings
         self._client = Client(settings)
-        self._clock: Clock = clock or SystemClock()
+        self._clock: Clock = clock or UtcClock()
 
     async def _call(self, what: str, fn: Callable[[Any], Any]) -> Any:
         return await asyncio.to_thread(self._client.call, what, fn)
