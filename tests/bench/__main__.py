@@ -1,6 +1,6 @@
-"""`python -m tests.bench`: every benchmark, core, Postgres, sync, then TUI (options such as
-`--sessions` go to the core and Postgres ones; the sync one runs with its own defaults and
-takes only `--json`)."""
+"""`python -m tests.bench`: every benchmark, core, Postgres, sync, track uploads, then TUI
+(options such as `--sessions` go to the core and Postgres ones; the sync and upload ones run
+with their own defaults and take only `--json`)."""
 
 from __future__ import annotations
 
