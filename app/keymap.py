@@ -17,6 +17,7 @@ DEFAULT_KEYS: dict[str, str] = {
     # the app, on every screen
     "history": "h",
     "stats": "g",
+    "tracks": "l",
     "quit": "q",
     "command_palette": "ctrl+p",
     "sync_now": "s",

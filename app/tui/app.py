@@ -30,6 +30,7 @@ from app.tui.screens.stats import StatsScreen
 from app.tui.screens.timer import TimerScreen
 from app.tui.screens.timer_flows import SessionFlows
 from app.tui.sync import SyncingApp, sync_configured
+from app.tui.tracks import MusicApp, TracksScreen
 
 if TYPE_CHECKING:
     from app.bootstrap import Container
@@ -49,6 +50,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("edit_task", "Edit task", "Type the task title and tags for the next session"),
     ("history", "History", "Every session, newest first, with filters"),
     ("stats", "Stats", "Today, this week, all time, charts, streaks and top tasks"),
+    ("tracks", "Tracks", "Focus music: libraries, tracks, the track played during focus"),
     ("quit", "Quit", "Leave Focus; a running session keeps running"),
 )
 """Palette entries: binding id, title, help."""
@@ -60,7 +62,7 @@ SYNC_COMMAND = (
 """Listed only with `[sync]` configured."""
 
 
-class FocusApp(SyncingApp):
+class FocusApp(SyncingApp, MusicApp):
     """A focus timer over `FocusService`: pass `service` (tests) or `opener` (the CLI)."""
 
     CSS_PATH = str(Path(__file__).with_name("app.tcss"))
@@ -68,6 +70,8 @@ class FocusApp(SyncingApp):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(DEFAULT_KEYS["history"], "history", "History", id="history"),
         Binding(DEFAULT_KEYS["stats"], "stats", "Stats", id="stats"),
+        # Not in the footer: at 80 columns it would push Quit off the timer screen's.
+        Binding(DEFAULT_KEYS["tracks"], "tracks", "Tracks", id="tracks", show=False),
         Binding(DEFAULT_KEYS["quit"], "quit", "Quit", id="quit"),
         # Enabled only with `[sync]` configured (see `check_action`).
         Binding(DEFAULT_KEYS["sync_now"], "sync_now", "Sync", id="sync_now", show=False),
@@ -105,12 +109,15 @@ class FocusApp(SyncingApp):
     def on_mount(self) -> None:
         self._apply_theme()
         self._apply_keymap()
+        self.start_music()
         if self.service is not None:
             self.timer_screen.connect(self.service)
+            self.load_focus_track()
         elif self.opener is not None:
             self.call_after_refresh(self.open_store)
 
     async def on_unmount(self) -> None:
+        self.stop_music()
         await self.stop_syncing()
         if self.container is not None:
             # Leaving anyway; every change is committed already.
@@ -148,6 +155,7 @@ class FocusApp(SyncingApp):
         self.service = self.container.service
         self.timer_screen.connect(self.service)
         self.start_syncing()
+        self.load_focus_track()
 
     def hook_failed(self, result: HookResult) -> None:
         self.notify(
@@ -163,21 +171,30 @@ class FocusApp(SyncingApp):
     @on(SessionFlows.Changed)
     def _store_changed(self) -> None:
         self.note_change()
+        self.follow_timer()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "sync_now":
             return sync_configured(self.settings)
         # A dialog waits for its answer: no screen may open over it.
-        return not (action in ("history", "stats") and isinstance(self.screen, ModalScreen))
+        return not (
+            action in ("history", "stats", "tracks") and isinstance(self.screen, ModalScreen)
+        )
 
-    def _open_screen(self, kind: type[HistoryScreen | StatsScreen]) -> None:
+    def _open_screen(self, kind: type[HistoryScreen | StatsScreen | TracksScreen]) -> None:
         if self.service is None:
             self.timer_screen.no_store()
             return
         if isinstance(self.screen, kind):
             return
-        screen = kind(self.service)
-        if isinstance(self.screen, HistoryScreen | StatsScreen):
+        screen: Screen[None]
+        if issubclass(kind, TracksScreen):
+            tracks = self.tracks_service()
+            assert tracks is not None
+            screen = TracksScreen(tracks, self.settings.tracks.max_file_mb * 2**20)
+        else:
+            screen = kind(self.service)
+        if isinstance(self.screen, HistoryScreen | StatsScreen | TracksScreen):
             self.switch_screen(screen)
         else:
             self.push_screen(screen)
@@ -187,6 +204,9 @@ class FocusApp(SyncingApp):
 
     def action_stats(self) -> None:
         self._open_screen(StatsScreen)
+
+    def action_tracks(self) -> None:
+        self._open_screen(TracksScreen)
 
     def _timer_action(self, name: str) -> None:
         while len(self.screen_stack) > 1:
@@ -201,7 +221,7 @@ class FocusApp(SyncingApp):
         commands = COMMANDS + ((SYNC_COMMAND,) if sync_configured(self.settings) else ())
         for binding_id, title, help_text in commands:
             key = self.key_for(binding_id)
-            if binding_id in ("history", "stats", "quit", "sync_now"):
+            if binding_id in ("history", "stats", "tracks", "quit", "sync_now"):
                 callback = getattr(self, f"action_{binding_id}")
             else:
                 callback = lambda name=binding_id: self._timer_action(name)  # noqa: E731
