@@ -17,7 +17,7 @@ from app.config import (
     resolve_db_path,
     resolve_timezone,
 )
-from app.domain.errors import MissingDatabaseError
+from app.domain.errors import MissingDatabaseError, UsageError
 from app.hooks import HookResult, HookRunner
 from app.services import FocusService, TimerRules
 from storage.local import open_repository
@@ -118,6 +118,14 @@ def _prepare_local(
     """A missing file: refused (an explicit one, read-only), noted, or its folder made."""
     if db_path.exists():
         return
+    for suffix in ("-wal", "-shm", "-journal"):
+        if db_path.name.endswith(suffix) and len(db_path.name) > len(suffix):
+            # Created there, it would be taken for the journal of the database beside it.
+            base = db_path.with_name(db_path.name.removesuffix(suffix))
+            raise UsageError(
+                f"{shown(db_path)} is where SQLite keeps the {suffix[1:]} file of {shown(base)}: "
+                "not a name for a database"
+            )
     if readonly:
         if db or os.environ.get("FOCUS_DB"):
             raise MissingDatabaseError(f"database {shown(db_path)} does not exist")

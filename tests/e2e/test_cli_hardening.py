@@ -329,3 +329,16 @@ def test_unexpected_errors_are_one_safe_line(
     assert app.cli.main(["stats"]) == code
     out, err = capsys.readouterr()
     assert (out, err) == ("", line)
+
+
+def test_a_journal_name_is_never_made_a_database(focus: Focus) -> None:
+    """`--db focus.db-wal` would create a database where SQLite looks for focus.db's WAL."""
+    focus.json("start")
+    before = focus.db.read_bytes()
+    for suffix in ("-wal", "-shm", "-journal"):
+        other = focus.db.with_name(focus.db.name + suffix)
+        other.unlink(missing_ok=True)
+        proc = focus("start", "--db", str(other), db=False)
+        assert "not a name for a database" in assert_one_line_error(proc, 2)
+        assert not other.exists(), suffix
+    assert focus.db.read_bytes() == before
