@@ -264,50 +264,54 @@ async def _one(c: Conn, sql: str, row: dict[str, Any]) -> str | None:
     return None
 
 
-async def apply_libraries(
-    tx: SqlTransaction, rows: list[Any], pending: set[uuid.UUID], skipped: list[str]
+async def _apply(
+    tx: SqlTransaction,
+    rows: list[Any],
+    pending: set[uuid.UUID],
+    skipped: list[str],
+    kind: str,
 ) -> int:
+    """Pulled libraries or tracks: checked, entities with changes to push left alone, each
+    row in a savepoint (a library name taken here is skipped and reported)."""
+    columns, sql = (
+        (_LOCAL_LIB, UPSERT_LOCAL_LIBRARY)
+        if kind == "library"
+        else (_LOCAL_TRACK, UPSERT_LOCAL_TRACK)
+    )
     c, applied = tx.conn, 0
     for values in rows:
         try:
-            row = _decoded(_LOCAL_LIB, values) | {"user_id": tx.identity.user_id}
-            lib = library_from_row(row)
-            problem = library_problem(lib)
+            row = _decoded(columns, values) | {"user_id": tx.identity.user_id}
+            if kind == "library":
+                lib = library_from_row(row)
+                ident, problem = lib.id, library_problem(lib)
+            else:
+                track = track_from_row(row)
+                ident, problem = track.id, track_problem(track)
         except (KeyError, TypeError, ValueError) as exc:
-            skipped.append(f"library {values[0]}: unreadable ({exc})")
+            skipped.append(f"{kind} {values[0]}: unreadable ({exc})")
             continue
         if problem:
-            skipped.append(f"library {lib.id}: {problem}")
-        elif lib.id not in pending:
-            why = await _one(c, UPSERT_LOCAL_LIBRARY, {k: c.value(v) for k, v in row.items()})
+            skipped.append(f"{kind} {ident}: {problem}")
+        elif ident not in pending:
+            why = await _one(c, sql, {k: c.value(v) for k, v in row.items()})
             if why:
-                skipped.append(f"library {lib.id}: {why}")
+                skipped.append(f"{kind} {ident}: {why}")
             else:
                 applied += 1
     return applied
+
+
+async def apply_libraries(
+    tx: SqlTransaction, rows: list[Any], pending: set[uuid.UUID], skipped: list[str]
+) -> int:
+    return await _apply(tx, rows, pending, skipped, "library")
 
 
 async def apply_tracks(
     tx: SqlTransaction, rows: list[Any], pending: set[uuid.UUID], skipped: list[str]
 ) -> int:
-    c, applied = tx.conn, 0
-    for values in rows:
-        try:
-            row = _decoded(_LOCAL_TRACK, values) | {"user_id": tx.identity.user_id}
-            track = track_from_row(row)
-            problem = track_problem(track)
-        except (KeyError, TypeError, ValueError) as exc:
-            skipped.append(f"track {values[0]}: unreadable ({exc})")
-            continue
-        if problem:
-            skipped.append(f"track {track.id}: {problem}")
-        elif track.id not in pending:
-            why = await _one(c, UPSERT_LOCAL_TRACK, {k: c.value(v) for k, v in row.items()})
-            if why:
-                skipped.append(f"track {track.id}: {why}")
-            else:
-                applied += 1
-    return applied
+    return await _apply(tx, rows, pending, skipped, "track")
 
 
 async def apply_deletions(tx: SqlTransaction, rows: list[Any], skipped: list[str]) -> int:
