@@ -187,35 +187,15 @@ async def _upload(args: argparse.Namespace, app: Container) -> None:
     failed = 0
     try:
         for track in await svc.pending_uploads():
-            path = Path(track.local_path or "")
             try:
-                result = await store.upload(
-                    app.repo,
-                    track.user_id,
-                    path,
-                    track.sha256 or "",
-                    track.size_bytes or 0,
-                    track.content_type or "application/octet-stream",
-                    _Meter(track.title, getattr(args, "json", False)),
+                _, result = await svc.upload(
+                    store, track, _Meter(track.title, getattr(args, "json", False))
                 )
             except FocusError as exc:
                 failed += 1
-                await svc.record(
-                    track,
-                    upload_state=UploadState.FAILED,
-                    last_error=str(exc)[:500],
-                    attempts=track.attempts + 1,
-                )
                 say(f"upload of {track.title!r} failed: {exc}")
                 results.append({"id": str(track.id), "error": str(exc)})
                 continue
-            await svc.record(
-                track,
-                upload_state=UploadState.UPLOADED,
-                r2_key=result.key,
-                last_error=None,
-                attempts=track.attempts + 1,
-            )
             results.append(
                 {
                     "id": str(track.id),
@@ -245,10 +225,6 @@ class _Failed(FocusError):
         super().__init__("some uploads failed; `focus tracks upload` retries them")
 
 
-def _here(track: Track) -> bool:
-    return bool(track.local_path) and Path(track.local_path or "").is_file()
-
-
 @with_store(readonly=False, network=True)
 async def _fetch(args: argparse.Namespace, app: Container) -> None:
     from app.bootstrap import r2_settings
@@ -258,7 +234,7 @@ async def _fetch(args: argparse.Namespace, app: Container) -> None:
     if args.all == bool(args.target):
         raise UsageError("tracks fetch needs a track ID, or --all")
     wanted = await svc.tracks() if args.all else [await svc.track(args.target)]
-    wanted = [t for t in wanted if not _here(t)]
+    wanted = [t for t in wanted if not svc.is_here(t)]
     cache = app.db_path.parent / "tracks"
     store = R2(r2_settings(app.settings), clock=app.clock)
     fetched: list[dict[str, Any]] = []
@@ -267,16 +243,10 @@ async def _fetch(args: argparse.Namespace, app: Container) -> None:
             if track.upload_state is not UploadState.UPLOADED or not track.sha256:
                 say(f"{track.title!r} is not uploaded yet (by the device that added it)")
                 continue
-            cache.mkdir(parents=True, exist_ok=True)
-            dest = cache / track.sha256
-            size = await store.download(
-                track.user_id,
-                track.sha256,
-                dest,
-                _Meter(track.title, getattr(args, "json", False)),
+            done, size = await svc.fetch(
+                store, track, cache, _Meter(track.title, getattr(args, "json", False))
             )
-            await svc.record(track, local_path=str(dest))
-            fetched.append({"id": str(track.id), "path": str(dest), "bytes": size})
+            fetched.append({"id": str(track.id), "path": done.local_path, "bytes": size})
     finally:
         store.close()
     emit(

@@ -16,10 +16,10 @@ import uuid
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.clock import Clock
-from app.domain.errors import NotFoundError, RefusedError, UsageError
+from app.domain.errors import FocusError, NotFoundError, RefusedError, UsageError
 from app.domain.tracks import (
     DEFAULT_LIBRARY,
     DEFAULT_LIBRARY_ID,
@@ -33,6 +33,13 @@ from app.domain.tracks import (
 )
 from storage import track_store
 from storage.sql import SqlRepository
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from storage.r2 import R2, UploadResult
+
+    Meter = Callable[[int, int], None]
 
 
 def audio_facts(path: Path) -> tuple[str, int | None, str | None]:
@@ -258,3 +265,54 @@ class TracksService:
             for t in await self.tracks()
             if t.upload_state is not UploadState.UPLOADED and t.local_path
         ]
+
+    async def upload(
+        self, store: R2, track: Track, progress: Meter | None = None
+    ) -> tuple[Track, UploadResult]:
+        """Send one pending track; the outcome (state, key, error, attempts) is recorded.
+
+        A failure is recorded on the track and raised again: the caller says so and goes
+        on; nothing else (no session, no other track) depends on it.
+        """
+        try:
+            result = await store.upload(
+                self.repo,
+                track.user_id,
+                Path(track.local_path or ""),
+                track.sha256 or "",
+                track.size_bytes or 0,
+                track.content_type or "application/octet-stream",
+                progress,
+            )
+        except FocusError as exc:
+            await self.record(
+                track,
+                upload_state=UploadState.FAILED,
+                last_error=str(exc)[:500],
+                attempts=track.attempts + 1,
+            )
+            raise
+        done = await self.record(
+            track,
+            upload_state=UploadState.UPLOADED,
+            r2_key=result.key,
+            last_error=None,
+            attempts=track.attempts + 1,
+        )
+        return done, result
+
+    @staticmethod
+    def is_here(track: Track) -> bool:
+        """The track's audio is on this device (added here, or fetched)."""
+        return bool(track.local_path) and Path(track.local_path or "").is_file()
+
+    async def fetch(
+        self, store: R2, track: Track, cache: Path, progress: Meter | None = None
+    ) -> tuple[Track, int]:
+        """Download an uploaded track into `cache` (named by its sha256, hash verified)."""
+        if track.upload_state is not UploadState.UPLOADED or not track.sha256:
+            raise RefusedError(f"{track.title!r} is not uploaded yet (by the device that added it)")
+        await asyncio.to_thread(cache.mkdir, parents=True, exist_ok=True)
+        dest = cache / track.sha256
+        size = await store.download(track.user_id, track.sha256, dest, progress)
+        return await self.record(track, local_path=str(dest)), size
