@@ -22,6 +22,7 @@ from app.presenters import ceil_seconds
 from app.textsafe import visible
 from app.tui.text import MODE_ORDER, MODE_TITLES, local_time
 from app.tui.widgets.countdown import Countdown
+from app.tui.widgets.layout import HEIGHT_BREAKPOINTS, WIDTH_BREAKPOINTS
 from app.tui.widgets.summary import Summary
 from app.tui.widgets.sync_header import SyncHeader
 
@@ -33,6 +34,9 @@ class TimerView(Screen[None]):
     """The timer screen's widgets and how a session (or the idle mode) is shown in them."""
 
     AUTO_FOCUS = None
+    # Size classes (-narrow, -wide, -short, -tall) that app.tcss lays the screen out by.
+    HORIZONTAL_BREAKPOINTS = WIDTH_BREAKPOINTS
+    VERTICAL_BREAKPOINTS = HEIGHT_BREAKPOINTS
 
     def __init__(self, settings: Settings, clock: Clock) -> None:
         super().__init__()
