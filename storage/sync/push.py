@@ -22,6 +22,7 @@ transaction). A crash in between re-sends the batch, which then changes nothing.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
@@ -44,6 +45,13 @@ from storage.sync.device import (
     session_of,
 )
 from storage.sync.rules import ledger_problem, session_problem
+
+FaultHook = Callable[[str, srv.Link, SqlRepository, list[Pending], datetime], Awaitable[None]]
+fault_hook: FaultHook | None = None
+"""A seam for the fault-injection tests (tests/reliability), None in production: awaited
+with "before_commit" (a batch written on the server, not committed) and "after_commit"
+(committed there, not yet acknowledged here), with the link, store, batch and instant.
+Raising drops the request or the response; it may also send the batch again."""
 
 
 class GapError(RefusedError):
@@ -338,6 +346,8 @@ async def push_batch(
         await srv.finish_push(
             link, (user_id, client_id), rejected, (through, fingerprint(pending[-1])), now
         )
+        if fault_hook is not None:
+            await fault_hook("before_commit", link, repo, pending, now)
         await link.execute("COMMIT")
     except BaseException:
         await _rollback(link)
@@ -367,6 +377,8 @@ async def push(link: srv.Link, repo: SqlRepository, now: datetime, batch_size: i
             # The server refused a row these checks passed (a rule this version does not
             # know): apply the batch a change at a time, rejecting what it refuses.
             through, rejected, written = await push_carefully(link, repo, pending, now)
+        if fault_hook is not None:
+            await fault_hook("after_commit", link, repo, pending, now)
         await acknowledge(repo, through, rejected, now)
         result.pushed += len(pending)
         result.written += written
