@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 
@@ -29,6 +30,13 @@ class Reads(SessionFlows):
             rows, _ = await self.repo.history_page(limit + 1, cursor, statuses, modes)
         page, more = rows[:limit], len(rows) > limit
         return HistoryPage(page, encode_cursor(page[-1]) if more and page else None)
+
+    async def session(self, session_id: uuid.UUID) -> Session | None:
+        """One session as stored now (an open one settled first, so an ended one shows its end)."""
+        current = await self.repo.open_session()
+        if current is not None and current.id == session_id and self._needs_settling(current):
+            await self.settle()
+        return await self.repo.get_session(session_id)
 
     async def iter_all(self) -> AsyncIterator[Session]:
         await self.settle()
