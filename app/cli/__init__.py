@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "extend": "sessions.extend",
     "complete": "sessions.complete",
     "abandon": "sessions.abandon",
+    "edit": "sessions.edit",
     "status": "reading.status",
     "statusline": "reading.status",
     "history": "reading.history",

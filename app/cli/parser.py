@@ -130,6 +130,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="a tag; repeat or separate with commas",
     )
     p.add_argument("--force", action="store_true", help="abandon an open session first")
+    p = add(
+        "edit",
+        "set or change the open session's task title and tags (running or paused)",
+    )
+    p.add_argument("--task", type=text, metavar="TEXT", help="the new task title ('' clears it)")
+    tags = p.add_mutually_exclusive_group()
+    tags.add_argument(
+        "--tag",
+        type=text,
+        action="append",
+        default=None,
+        metavar="T",
+        help="a tag; repeat or separate with commas; replaces the session's tags",
+    )
+    tags.add_argument("--no-tags", action="store_true", help="remove every tag")
     add("pause", "pause the open session (the remaining time is frozen)")
     add("resume", "resume the paused session")
     p = add("extend", "add minutes to the open session")

@@ -1,4 +1,5 @@
-"""The commands that change the open session: start, pause, resume, extend, complete, abandon."""
+"""The commands that change the open session: start, edit, pause, resume, extend, complete,
+abandon."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from app import cli_output as out
 from app.cli.context import emit, with_store
+from app.domain.errors import UsageError
 from app.domain.models import Mode
 from app.presenters import completion_dict, session_dict
 
@@ -23,6 +25,22 @@ def _show(args: argparse.Namespace, app: Container, session: Session, text: str)
 async def start(args: argparse.Namespace, app: Container) -> None:
     s = await app.service.start(Mode(args.mode), args.minutes, args.task, args.tag, args.force)
     _show(args, app, s, out.started(s, app.zone))
+
+
+def edit(args: argparse.Namespace) -> int:
+    """edit: the options are checked before any database is opened."""
+    if args.task is None and args.tag is None and not args.no_tags:
+        raise UsageError(
+            "nothing to change: give --task, --tag or --no-tags (see focus edit --help)"
+        )
+    return _edit(args)
+
+
+@with_store(readonly=False)
+async def _edit(args: argparse.Namespace, app: Container) -> None:
+    tags = [] if args.no_tags else args.tag
+    s = await app.service.edit(args.task, tags)
+    _show(args, app, s, f"Edited: {out.session_line(s, app.clock.now(), app.zone)}")
 
 
 @with_store(readonly=False)

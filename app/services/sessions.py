@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from app.domain import timer
-from app.domain.errors import OpenSessionError, ReadOnlyError, RefusedError
+from app.domain.errors import OpenSessionError, ReadOnlyError, RefusedError, UsageError
 from app.domain.models import Completion, LedgerEntry, Mode, Session, Status
 from app.domain.rewards import level_for, reward_for, streak_from_runs
 from app.presenters import clock_text
@@ -164,6 +164,40 @@ class SessionFlows(ServiceBase):
 
     async def abandon(self, reason: str | None = None) -> Session:
         return await self._change("abandon", lambda s, now: timer.abandon(s, now, reason))
+
+    @retried
+    async def edit(self, task: str | None = None, tags: list[str] | None = None) -> Session:
+        """Set or change the open (running or paused) session's title and/or tags.
+
+        `task`: the new title ("" clears it), None keeps it; `tags`: the new tags, replacing
+        the old ones ([] clears them), None keeps them. The same rules as `start` apply.
+        One transaction with its outbox row, the version raised, so the change syncs. A
+        change to nothing new writes nothing and returns the session as it is.
+        """
+        if task is None and tags is None:
+            raise UsageError("nothing to change: give a task title or tags")
+        title = timer.normalize_task(task) if task is not None else None
+        clean_tags = timer.normalize_tags(tags) if tags is not None else None
+        now = self.clock.now()
+        async with self._transaction() as flow:
+            current = await self._require_open(flow, now, "edit")
+            changes: dict[str, object] = {}
+            if task is not None and title != current.task_title:
+                changes["task_title"] = title
+            if clean_tags is not None and clean_tags != current.tags:
+                changes["tags"] = clean_tags
+            if not changes:
+                return current
+            after = replace(
+                current,
+                version=current.version + 1,
+                updated_at=max(now, timer.last_change(current)),
+                **changes,  # type: ignore[arg-type]
+            )
+            await flow.tx.update_session(current, after)
+            flow.emit("edit", after)
+            await flow.commit()
+        return after
 
     @retried
     async def complete(self) -> Completion:

@@ -546,6 +546,7 @@ def test_version(focus: Focus) -> None:
 SUBCOMMANDS = [
     [],
     ["start"],
+    ["edit"],
     ["pause"],
     ["resume"],
     ["extend"],
