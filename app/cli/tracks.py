@@ -55,7 +55,14 @@ def track_dict(t: Track) -> dict[str, Any]:
 
 
 def _mb(size: int | None) -> str:
-    return "?" if size is None else f"{size / 2**20:.1f} MB"
+    """A size as people read it: bytes, KB or MB (a 48 KB file is not "0.0 MB")."""
+    if size is None:
+        return "?"
+    if size < 1024:
+        return f"{size} B"
+    if size < 2**20:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / 2**20:.1f} MB"
 
 
 def _duration(seconds: int | None) -> str:

@@ -7,20 +7,29 @@ deletion leaves a tombstone and wins for good: a later upsert of a deleted entit
 no-op, and so is a track whose library is gone.
 
 Pull: rows stamped above the cursor, libraries, then tracks, then deletions; an entity with
-changes still to push is left as it is here; a row this store refuses (a library name
-taken here) is skipped and reported.
+changes still to push is left as it is here; a library refused here (its name still held
+by one the server renamed) is tried again once the other libraries are in, then skipped and
+reported. Two devices that made a library of one name offline keep both: the one pushed
+second is renamed "Name (2)" by the push (see `free_names`).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from app.domain.errors import UsageError
-from app.domain.tracks import Library, Track, library_name, library_type, track_title
+from app.domain.tracks import (
+    MAX_NAME,
+    Library,
+    Track,
+    library_name,
+    library_type,
+    track_title,
+)
 from storage.sync.device import Pending, Rejection, from_payload
 from storage.track_codec import (
     LIBRARY_COLUMNS,
@@ -125,6 +134,44 @@ PULL_DELETIONS = (
     f"deleted_at, change_stamp FROM deletions WHERE user_id = $1) AS d WHERE true {_PAGE}"
     "ORDER BY change_stamp, id LIMIT $6"
 )
+
+
+LIBRARY_NAMES = "SELECT id, name, version FROM libraries WHERE user_id = $1"
+
+
+def free_names(
+    libs: dict[uuid.UUID, tuple[Pending, Library]], on_server: Sequence[Any]
+) -> dict[uuid.UUID, tuple[Pending, Library]]:
+    """Two devices that each made a library of one name (offline) keep both: the one
+    pushed second is renamed "Jazz (2)" (a version up, so its device takes the new name
+    on its next pull), never refused, which would leave its tracks off the server."""
+    known = {row[0]: (row[1], row[2]) for row in on_server}
+    taken = {name: ident for ident, (name, _) in known.items()}
+    wins = {
+        ident: lib
+        for ident, (_, lib) in libs.items()
+        if ident not in known or known[ident][1] < lib.version
+    }
+    clashes = []
+    for ident, lib in wins.items():  # names free, or already theirs, are claimed first
+        if taken.get(lib.name, ident) == ident:
+            taken[lib.name] = ident
+        else:
+            clashes.append(ident)
+    out = dict(libs)
+    for ident in clashes:
+        change, lib = libs[ident]
+        n = 2
+        while (new := _suffixed(lib.name, n)) in taken:
+            n += 1
+        taken[new] = ident
+        out[ident] = (change, replace(lib, name=new, version=lib.version + 1))
+    return out
+
+
+def _suffixed(name: str, n: int) -> str:
+    tail = f" ({n})"
+    return name[: MAX_NAME - len(tail)].rstrip() + tail
 
 
 @dataclass
@@ -270,9 +317,11 @@ async def _apply(
     pending: set[uuid.UUID],
     skipped: list[str],
     kind: str,
+    later: list[tuple[str, dict[str, Any]]] | None = None,
 ) -> int:
     """Pulled libraries or tracks: checked, entities with changes to push left alone, each
-    row in a savepoint (a library name taken here is skipped and reported)."""
+    row in a savepoint. A row refused here (a library name another library holds) goes to
+    `later` when given, else it is skipped and reported."""
     columns, sql = (
         (_LOCAL_LIB, UPSERT_LOCAL_LIBRARY)
         if kind == "library"
@@ -294,8 +343,11 @@ async def _apply(
         if problem:
             skipped.append(f"{kind} {ident}: {problem}")
         elif ident not in pending:
-            why = await _one(c, sql, {k: c.value(v) for k, v in row.items()})
-            if why:
+            args = {k: c.value(v) for k, v in row.items()}
+            why = await _one(c, sql, args)
+            if why and later is not None:
+                later.append((str(ident), args))
+            elif why:
                 skipped.append(f"{kind} {ident}: {why}")
             else:
                 applied += 1
@@ -303,9 +355,29 @@ async def _apply(
 
 
 async def apply_libraries(
-    tx: SqlTransaction, rows: list[Any], pending: set[uuid.UUID], skipped: list[str]
+    tx: SqlTransaction,
+    rows: list[Any],
+    pending: set[uuid.UUID],
+    skipped: list[str],
+    later: list[tuple[str, dict[str, Any]]] | None = None,
 ) -> int:
-    return await _apply(tx, rows, pending, skipped, "library")
+    return await _apply(tx, rows, pending, skipped, "library", later)
+
+
+async def apply_later(
+    tx: SqlTransaction, later: list[tuple[str, dict[str, Any]]], skipped: list[str]
+) -> int:
+    """Libraries refused on the first pass, once the rest are in: a library renamed on the
+    server ("Jazz" to "Jazz (2)") frees its old name here only when its own row is applied,
+    which may come after the row that takes the name."""
+    applied = 0
+    for ident, args in later:
+        why = await _one(tx.conn, UPSERT_LOCAL_LIBRARY, args)
+        if why:
+            skipped.append(f"library {ident}: {why}")
+        else:
+            applied += 1
+    return applied
 
 
 async def apply_tracks(

@@ -281,11 +281,16 @@ async def _pull_others(
 ) -> None:
     """Libraries, then tracks, then deletions (which win over anything here)."""
     user_id = repo.identity.user_id
+    later: list[tuple[str, dict[str, Any]]] = []
     for sql, kind in (
         (ent.PULL_LIBRARIES, "library"),
         (ent.PULL_TRACKS, "track"),
         (ent.PULL_DELETIONS, "deletion"),
     ):
+        if kind == "track" and later:
+            async with repo.transaction(local=False) as tx:
+                out.pulled += await ent.apply_later(tx, later, out.skipped)
+                await tx.commit()
         async for rows in _pages(link, sql, user_id, *span, page):
             out.seen += len(rows)
             async with repo.transaction(local=False) as tx:
@@ -295,8 +300,12 @@ async def _pull_others(
                     pending = await pending_ids(tx.conn, kind) | await pending_ids(
                         tx.conn, "deletion"
                     )
-                    apply = ent.apply_libraries if kind == "library" else ent.apply_tracks
-                    out.pulled += await apply(tx, rows, pending, out.skipped)
+                    if kind == "library":
+                        out.pulled += await ent.apply_libraries(
+                            tx, rows, pending, out.skipped, later
+                        )
+                    else:
+                        out.pulled += await ent.apply_tracks(tx, rows, pending, out.skipped)
                 await tx.commit()
 
 

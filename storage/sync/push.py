@@ -325,6 +325,10 @@ async def push_batch(
         others, batch.rejected = ent.coalesce(
             [p for p in fresh if p.entity in ent.KINDS], user_id, now
         )
+        if others.libraries:
+            others.libraries = ent.free_names(
+                others.libraries, await link.fetch(ent.LIBRARY_NAMES, user_id)
+            )
         fresh = [p for p in fresh if p.entity not in ent.KINDS]
         sessions, awards = _coalesce(fresh, user_id, now, batch)
         ids = set(sessions) | {e.session_id for _, e in awards.values() if e.session_id}

@@ -151,23 +151,38 @@ async def test_the_default_library_made_on_two_devices_is_one_library(
         assert [x.id for x in libs.values()] == [DEFAULT_LIBRARY_ID], dev.name
 
 
-async def test_a_name_taken_on_the_server_is_rejected_and_later_changes_go_through(
+async def test_one_name_made_on_two_devices_keeps_both_libraries_and_their_tracks(
     laptop: Device, phone: Device
 ) -> None:
     await laptop.sync()
     await phone.sync()
-    await _library(laptop, "Lo-fi")
+    theirs = await _library(laptop, "Lo-fi")
+    a = await _track(laptop, theirs, "tape", "a" * 64)
     await laptop.sync()
     mine = await _library(phone, "Lo-fi")  # made offline before it pulled the laptop's
-    other = await _library(phone, "Jazz")
+    b = await _track(phone, mine, "vinyl", "b" * 64)
+    await _library(phone, "Lo-fi (2)")  # the first free suffix is found, not assumed
     report = await phone.sync()
-    assert [r.entity_id for r in report.rejected] == [mine.id]
-    assert "refused by the server" in report.rejected[0].reason
-    assert "Jazz" in await _libraries(laptop) or "Jazz" in {
-        x.name for x in (await _libraries(phone)).values()
-    }
+    assert report.rejected == []
+    assert report.skipped == []
     await laptop.sync()
-    assert other.id in {x.id for x in (await _libraries(laptop)).values()}
+
+    for dev in (laptop, phone):
+        libs = await _libraries(dev)
+        assert set(libs) == {"Lo-fi", "Lo-fi (2)", "Lo-fi (3)"}, dev.name
+        assert libs["Lo-fi"].id == theirs.id and libs["Lo-fi (3)"].id == mine.id, dev.name
+        assert libs["Lo-fi"].tracks_count == 1 and libs["Lo-fi (3)"].tracks_count == 1
+        tracks = await _tracks(dev)
+        assert tracks[a.id].library_id == theirs.id and tracks[b.id].library_id == mine.id
+    # The renamed library is an ordinary one afterwards: the phone's next rename wins.
+    before = (await _libraries(phone))["Lo-fi (3)"]
+    renamed = replace(before, name="Vinyl", version=before.version + 1)
+    async with phone.repo.transaction() as tx:
+        await track_store.update_library(tx, before, renamed)
+        await tx.commit()
+    await phone.sync()
+    await laptop.sync()
+    assert "Vinyl" in await _libraries(laptop)
 
 
 async def test_an_uploaded_state_reaches_the_other_device(laptop: Device, phone: Device) -> None:
