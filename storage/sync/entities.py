@@ -142,11 +142,12 @@ LIBRARY_NAMES = "SELECT id, name, version FROM libraries WHERE user_id = $1"
 def free_names(
     libs: dict[uuid.UUID, tuple[Pending, Library]], on_server: Sequence[Any]
 ) -> dict[uuid.UUID, tuple[Pending, Library]]:
-    """Two devices that each made a library of one name (offline) keep both: the one
-    pushed second is renamed "Jazz (2)" (a version up, so its device takes the new name
-    on its next pull), never refused, which would leave its tracks off the server."""
+    """Two devices that each made a library of one name (offline; names are one whatever
+    their case) keep both: the one pushed second is renamed "Jazz (2)" (a version up, so
+    its device takes the new name on its next pull), never refused, which would leave its
+    tracks off the server."""
     known = {row[0]: (row[1], row[2]) for row in on_server}
-    taken = {name: ident for ident, (name, _) in known.items()}
+    taken = {name.casefold(): ident for ident, (name, _) in known.items()}
     wins = {
         ident: lib
         for ident, (_, lib) in libs.items()
@@ -154,17 +155,17 @@ def free_names(
     }
     clashes = []
     for ident, lib in wins.items():  # names free, or already theirs, are claimed first
-        if taken.get(lib.name, ident) == ident:
-            taken[lib.name] = ident
+        if taken.get(lib.name.casefold(), ident) == ident:
+            taken[lib.name.casefold()] = ident
         else:
             clashes.append(ident)
     out = dict(libs)
     for ident in clashes:
         change, lib = libs[ident]
         n = 2
-        while (new := _suffixed(lib.name, n)) in taken:
+        while (new := _suffixed(lib.name, n)).casefold() in taken:
             n += 1
-        taken[new] = ident
+        taken[new.casefold()] = ident
         out[ident] = (change, replace(lib, name=new, version=lib.version + 1))
     return out
 

@@ -159,7 +159,7 @@ async def test_one_name_made_on_two_devices_keeps_both_libraries_and_their_track
     theirs = await _library(laptop, "Lo-fi")
     a = await _track(laptop, theirs, "tape", "a" * 64)
     await laptop.sync()
-    mine = await _library(phone, "Lo-fi")  # made offline before it pulled the laptop's
+    mine = await _library(phone, "LO-FI")  # made offline before it pulled the laptop's
     b = await _track(phone, mine, "vinyl", "b" * 64)
     await _library(phone, "Lo-fi (2)")  # the first free suffix is found, not assumed
     report = await phone.sync()
@@ -169,13 +169,13 @@ async def test_one_name_made_on_two_devices_keeps_both_libraries_and_their_track
 
     for dev in (laptop, phone):
         libs = await _libraries(dev)
-        assert set(libs) == {"Lo-fi", "Lo-fi (2)", "Lo-fi (3)"}, dev.name
-        assert libs["Lo-fi"].id == theirs.id and libs["Lo-fi (3)"].id == mine.id, dev.name
-        assert libs["Lo-fi"].tracks_count == 1 and libs["Lo-fi (3)"].tracks_count == 1
+        assert set(libs) == {"Lo-fi", "Lo-fi (2)", "LO-FI (3)"}, dev.name
+        assert libs["Lo-fi"].id == theirs.id and libs["LO-FI (3)"].id == mine.id, dev.name
+        assert libs["Lo-fi"].tracks_count == 1 and libs["LO-FI (3)"].tracks_count == 1
         tracks = await _tracks(dev)
         assert tracks[a.id].library_id == theirs.id and tracks[b.id].library_id == mine.id
     # The renamed library is an ordinary one afterwards: the phone's next rename wins.
-    before = (await _libraries(phone))["Lo-fi (3)"]
+    before = (await _libraries(phone))["LO-FI (3)"]
     renamed = replace(before, name="Vinyl", version=before.version + 1)
     async with phone.repo.transaction() as tx:
         await track_store.update_library(tx, before, renamed)
