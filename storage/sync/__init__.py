@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.domain.errors import ConfigError, FocusError
+from app.domain.errors import ConfigError, FocusError, UnavailableError
 from storage.pg_connect import Target, Timeouts, parse_url, statement_error, with_password
 from storage.sql import SqlRepository
 from storage.sync.device import Rejection, read_state, rejections, save_state
@@ -118,7 +118,7 @@ async def sync(repo: SqlRepository, to: SyncTarget, now: datetime) -> SyncReport
         except FocusError:
             raise
         except Exception as exc:
-            error = statement_error(exc, target, to.timeouts)
+            error = statement_error(exc, target, to.timeouts) or _broken(exc, link, target)
             if error is None:
                 raise
             raise error from None
@@ -140,6 +140,16 @@ async def sync(repo: SqlRepository, to: SyncTarget, now: datetime) -> SyncReport
     report.round_trips = link.round_trips
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _broken(exc: Exception, link: Link, target: Target) -> FocusError | None:
+    """The server dropped the connection between two statements (a terminated backend, a
+    restart): asyncpg may then refuse the next one as an internal state error."""
+    from storage.pg_connect import load_asyncpg
+
+    if link.raw.is_closed() or isinstance(exc, load_asyncpg().InternalClientError):
+        return UnavailableError(f"lost the connection to Postgres at {target.shown}")
+    return None
 
 
 async def _note_error(repo: SqlRepository, message: str) -> None:
