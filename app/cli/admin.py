@@ -60,4 +60,5 @@ def demo(args: argparse.Namespace) -> int:
     from app.demo import main_demo
 
     settings, _ = load_settings(getattr(args, "config", None))
-    return main_demo(args.speed, getattr(args, "json", False), settings)
+    as_json = getattr(args, "json", False)
+    return main_demo(args.speed, as_json, settings, headless=args.headless, autoplay=args.autoplay)

@@ -178,13 +178,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="replace FILE if it exists (never a database)"
     )
     add("statusline", "one short line for tmux or a status bar (empty when idle)")
-    p = add("demo", "the whole session lifecycle, accelerated, on a throwaway database")
+    p = add(
+        "demo",
+        "the whole product, accelerated, on throwaway stores: the app with a guide, or the "
+        "script played by itself (with the demo extra: sync through a local Postgres and a "
+        "track uploaded to a local S3 server)",
+    )
     p.add_argument(
         "--speed",
         type=_speed,
-        default=120.0,
+        default=None,
         metavar="X",
-        help="how many times faster than real time (default 120: about 40 s)",
+        help="how many times faster than real time (default 60 in the app: a 25-minute "
+        "session in 25 s; 120 with --headless: about 25 s in all)",
+    )
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--autoplay",
+        action="store_true",
+        help="the app plays the script by itself, each step captioned, then hands you the keys",
+    )
+    shown.add_argument(
+        "--headless",
+        action="store_true",
+        help="no app: one line per step (JSON lines with --json, which implies it)",
     )
     p = add("sync", "push this device's changes to the shared Postgres, then pull the others'")
     p.add_argument(
