@@ -167,9 +167,12 @@ class SyncingApp(App[None]):
         if runs_on_postgres(self.settings):
             self.notify(ON_POSTGRES, title="Sync", severity="warning", timeout=10)
         elif self.sync_plan is None:
-            self.timer_screen.no_store()
+            self.no_store()
         else:
             self.begin_sync(manual=True)
+
+    def no_store(self) -> None:
+        """Say why an action that needs the store cannot act yet (the app says it)."""
 
     def note_change(self) -> None:
         """The store changed: show the new pending count and sync shortly."""
