@@ -191,12 +191,12 @@ async def opened_with_error(app: FocusApp, seconds: float = 10) -> tuple[str, st
         await pilot.pause()
         assert app.service is None  # (`settle` would wait for a store that never opens)
         ((title, message),) = toasts(app)
-        caption = app.timer_screen.countdown.caption
+        caption = app.opening.countdown.caption
         # The keys that need the store say why they cannot act; the app keeps running.
         for key in ("space", "c", "h", "g"):
             await pilot.press(key)
             await pilot.pause()
-        assert app.is_running and isinstance(app.screen, type(app.timer_screen))
+        assert app.is_running and app.screen is app.opening
         later = toasts(app)[1:]
         assert later and all(m == caption for _, m in later), later  # never "Still opening"
     assert app.return_code in (None, 0)
@@ -256,7 +256,7 @@ async def test_a_port_that_never_answers_is_shown_within_the_connect_timeout(
         t0 = time.monotonic()
         # While it waits, the timer screen is there and says so.
         await pilot.pause()
-        assert app.timer_screen.countdown.caption == "Opening the database…"
+        assert app.opening.countdown.caption == "Opening the database…"
         while not toasts(app) and time.monotonic() - t0 < 15:
             await pilot.pause(0.05)
         elapsed = time.monotonic() - t0
@@ -265,6 +265,6 @@ async def test_a_port_that_never_answers_is_shown_within_the_connect_timeout(
         assert message == (
             f"Postgres at 127.0.0.1:{black_hole} did not answer within 2 s (connect timeout)"
         )
-        assert app.timer_screen.countdown.caption == f"Database unavailable: {message}"
+        assert app.opening.countdown.caption == f"Database unavailable: {message}"
         assert elapsed < 2 + 3, elapsed  # the timeout, and a margin for a busy machine
         assert app.is_running
