@@ -1,7 +1,8 @@
 """The Focus Textual app: builds the screens over a FocusService and owns app-wide keys.
 
 The database is opened inside the app's own event loop, after the first frame, so the
-timer screen appears at once; tests hand in a ready service built on a `FakeClock`.
+timer's look appears at once (`OpeningScreen`); the timer screen proper is built over the
+open service, so nothing in it waits for one.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import contextlib
 import importlib
 import sys
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
+from textual.command import CommandPalette
 from textual.screen import ModalScreen, Screen
 
 from app.config import Settings
@@ -27,7 +30,7 @@ from app.textsafe import visible
 from app.tui.errors import describe, report
 from app.tui.screens.history import HistoryScreen
 from app.tui.screens.stats import StatsScreen
-from app.tui.screens.timer import TimerScreen
+from app.tui.screens.timer import OpeningScreen, TimerScreen
 from app.tui.screens.timer_flows import SessionFlows
 from app.tui.sync import SyncingApp, sync_configured
 from app.tui.tracks import MusicApp, TracksScreen
@@ -41,29 +44,101 @@ if TYPE_CHECKING:
 Opener = Callable[[Callable[["HookResult"], None]], Awaitable["Container"]]
 """Opens the store and builds the services; receives the hook-failure callback."""
 
-COMMANDS: tuple[tuple[str, str, str], ...] = (
-    ("start_pause", "Start / pause / resume", "Start a session, or pause or resume the open one"),
-    ("complete", "Complete session", "Finish the open session now (rewards the time spent)"),
-    ("abandon", "Abandon session", "Give up the open session, with an optional reason"),
-    ("extend", "Extend by 5 minutes", "Add five minutes to the open session"),
-    ("next_mode", "Next mode", "Switch between focus, short break and long break"),
-    ("edit_task", "Edit task", "Type the task title and tags for the next session"),
-    ("history", "History", "Every session, newest first, with filters"),
-    ("stats", "Stats", "Today, this week, all time, charts, streaks and top tasks"),
-    ("tracks", "Tracks", "Focus music: libraries, tracks, the track played during focus"),
-    ("quit", "Quit", "Leave Focus; a running session keeps running"),
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A palette entry: its binding id (for the key shown), title, help, and what it does."""
+
+    binding_id: str
+    title: str
+    help: str
+    run: Callable[[FocusApp], object]
+
+
+def _on_timer(action: Callable[[TimerScreen], object]) -> Callable[[FocusApp], object]:
+    return lambda app: app.run_on_timer(action)
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "start_pause",
+        "Start / pause / resume",
+        "Start a session, or pause or resume the open one",
+        _on_timer(TimerScreen.action_start_pause),
+    ),
+    Command(
+        "complete",
+        "Complete session",
+        "Finish the open session now (rewards the time spent)",
+        _on_timer(TimerScreen.action_complete),
+    ),
+    Command(
+        "abandon",
+        "Abandon session",
+        "Give up the open session, with an optional reason",
+        _on_timer(TimerScreen.action_abandon),
+    ),
+    Command(
+        "extend",
+        "Extend by 5 minutes",
+        "Add five minutes to the open session",
+        _on_timer(TimerScreen.action_extend),
+    ),
+    Command(
+        "next_mode",
+        "Next mode",
+        "Switch between focus, short break and long break",
+        _on_timer(TimerScreen.action_next_mode),
+    ),
+    Command(
+        "edit_task",
+        "Edit task",
+        "Type the task title and tags: of the next session, or of the open one",
+        _on_timer(TimerScreen.action_edit_task),
+    ),
+    Command(
+        "history",
+        "History",
+        "Every session, newest first, with filters",
+        lambda app: app.action_history(),
+    ),
+    Command(
+        "stats",
+        "Stats",
+        "Today, this week, all time, charts, streaks and top tasks",
+        lambda app: app.action_stats(),
+    ),
+    Command(
+        "tracks",
+        "Tracks",
+        "Focus music: libraries, tracks, the track played during focus",
+        lambda app: app.action_tracks(),
+    ),
+    Command(
+        "quit",
+        "Quit",
+        "Leave Focus; a running session keeps running",
+        lambda app: app.action_quit(),
+    ),
 )
-"""Palette entries: binding id, title, help."""
-SYNC_COMMAND = (
+"""The palette's entries."""
+TIMER_MODE = "timer"
+"""The app's mode once the store is open (the default mode holds the waiting screen)."""
+SYNC_COMMAND = Command(
     "sync_now",
     "Sync now",
     "Push this device's changes to the sync server and pull the other devices'",
+    lambda app: app.action_sync_now(),
 )
 """Listed only with `[sync]` configured."""
 
 
 class FocusApp(SyncingApp, MusicApp):
-    """A focus timer over `FocusService`: pass `service` (tests) or `opener` (the CLI)."""
+    """A focus timer over `FocusService`, opened by `opener` inside the app's own loop.
+
+    `OpeningScreen` shows at once; when the store is open the app switches to a
+    `TimerScreen` built over it (`timer_screen`, which exists from then on only).
+    """
 
     CSS_PATH = str(Path(__file__).with_name("app.tcss"))
     TITLE = "Focus"
@@ -89,32 +164,32 @@ class FocusApp(SyncingApp, MusicApp):
         self,
         settings: Settings,
         clock: Clock,
+        opener: Opener,
         *,
-        service: FocusService | None = None,
-        opener: Opener | None = None,
         notifier: Notifier | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
         self.clock = clock
-        self.service = service
         self.opener = opener
+        self.service: FocusService | None = None
+        """Set once the store is open and the timer screen shown."""
         self.container: Container | None = None
         self.notifier = notifier or Notifier()
-        self.timer_screen = TimerScreen(settings, clock, self.notifier)
+        self.opening = OpeningScreen(settings, clock)
 
     def get_default_screen(self) -> Screen[None]:
-        return self.timer_screen
+        return self.opening
+
+    @property
+    def ready(self) -> bool:
+        """The store is open and the timer screen shown."""
+        return self.service is not None
 
     def on_mount(self) -> None:
         self._apply_theme()
         self._apply_keymap()
-        self.start_music()
-        if self.service is not None:
-            self.timer_screen.connect(self.service)
-            self.load_focus_track()
-        elif self.opener is not None:
-            self.call_after_refresh(self.open_store)
+        self.call_after_refresh(self.open_store)
 
     async def on_unmount(self) -> None:
         self.stop_music()
@@ -145,17 +220,27 @@ class FocusApp(SyncingApp, MusicApp):
 
     @work(exclusive=True, exit_on_error=False, group="open")
     async def open_store(self) -> None:
-        assert self.opener is not None
         try:
-            self.container = await self.opener(self.hook_failed)
+            container = await self.opener(self.hook_failed)
         except Exception as exc:
             report(self, exc, "Opening the database")
-            self.timer_screen.unavailable(f"Database unavailable: {describe(exc)[1]}")
+            self.opening.unavailable(f"Database unavailable: {describe(exc)[1]}")
             return
-        self.service = self.container.service
-        self.timer_screen.connect(self.service)
+        self.container = container
+        self.timer_screen = TimerScreen(self.settings, self.clock, container.service, self.notifier)
+        # The timer gets a mode of its own: the waiting screen (and anything opened over
+        # it, the palette say) stays behind in the default mode, out of sight.
+        timer = self.timer_screen
+        self.add_mode(TIMER_MODE, lambda: timer)
+        await self.switch_mode(TIMER_MODE)
+        self.service = container.service
+        self.start_music()
         self.start_syncing()
         self.load_focus_track()
+
+    def no_store(self) -> None:
+        """Say why an action that needs the store cannot act: still opening, or failed."""
+        self.opening.no_store()
 
     def hook_failed(self, result: HookResult) -> None:
         self.notify(
@@ -183,7 +268,7 @@ class FocusApp(SyncingApp, MusicApp):
 
     def _open_screen(self, kind: type[HistoryScreen | StatsScreen | TracksScreen]) -> None:
         if self.service is None:
-            self.timer_screen.no_store()
+            self.no_store()
             return
         if isinstance(self.screen, kind):
             return
@@ -208,10 +293,20 @@ class FocusApp(SyncingApp, MusicApp):
     def action_tracks(self) -> None:
         self._open_screen(TracksScreen)
 
-    def _timer_action(self, name: str) -> None:
+    def run_on_timer(self, action: Callable[[TimerScreen], object]) -> None:
+        """Run a timer action from the palette: back on the timer screen first."""
+        if self.service is None:
+            self.no_store()
+            return
+        if any(
+            isinstance(s, ModalScreen) and not isinstance(s, CommandPalette)
+            for s in self.screen_stack
+        ):
+            self.notify("Answer the open question first.", title="Focus")
+            return
         while len(self.screen_stack) > 1:
             self.pop_screen()
-        getattr(self.timer_screen, f"action_{name}")()
+        action(self.timer_screen)
 
     def key_for(self, binding_id: str) -> str:
         keys = self.settings.keys.get(binding_id, DEFAULT_KEYS.get(binding_id, ""))
@@ -219,13 +314,12 @@ class FocusApp(SyncingApp, MusicApp):
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         commands = COMMANDS + ((SYNC_COMMAND,) if sync_configured(self.settings) else ())
-        for binding_id, title, help_text in commands:
-            key = self.key_for(binding_id)
-            if binding_id in ("history", "stats", "tracks", "quit", "sync_now"):
-                callback = getattr(self, f"action_{binding_id}")
-            else:
-                callback = lambda name=binding_id: self._timer_action(name)  # noqa: E731
-            yield SystemCommand(title, f"{help_text} · key: {key}", callback)
+        for entry in commands:
+            key = self.key_for(entry.binding_id)
+            run = entry.run
+            yield SystemCommand(
+                entry.title, f"{entry.help} · key: {key}", lambda run=run: run(self)
+            )
         for command in super().get_system_commands(screen):
             if command.title != "Quit":
                 yield command
@@ -259,6 +353,6 @@ def run_tui(config: str | None, db: str | None) -> int:
         sys.stderr.write(f"focus: {exc.message}\n")
         return exc.exit_code
     clock = SystemClock()
-    app = FocusApp(settings, clock, opener=_open_with(config, db, settings, clock))
+    app = FocusApp(settings, clock, _open_with(config, db, settings, clock))
     app.run()
     return app.return_code or 0

@@ -55,7 +55,7 @@ async def settle(pilot: Pilot[None]) -> None:
         with contextlib.suppress(WorkerCancelled):
             await app.workers.wait_for_complete()
         await pilot.pause()
-        if app.service is not None and not len(app.workers):
+        if app.ready and not len(app.workers):
             break
 
 

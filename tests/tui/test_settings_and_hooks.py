@@ -48,7 +48,7 @@ async def test_the_command_palette_lists_every_action(app_factory: AppFactory) -
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         titles = {c.title for c in app.get_system_commands(app.screen)}
-        assert {title for _, title, _ in COMMANDS} <= titles
+        assert {command.title for command in COMMANDS} <= titles
         await pilot.press("ctrl+p")
         await pilot.pause()
         assert isinstance(app.screen, CommandPalette)

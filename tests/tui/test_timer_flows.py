@@ -210,4 +210,5 @@ async def test_enter_in_the_task_field_starts(app_factory: AppFactory) -> None:
         await settle(pilot)
         session = await service_of(app).status()
         assert session is not None and session.task_title == "plan q3"
-        assert app.timer_screen.query_one("#task", Input).disabled
+        assert app.timer_screen.focused is None, "enter leaves the field: keys act again"
+        assert app.timer_screen.query_one("#task", Input).value == "plan q3"

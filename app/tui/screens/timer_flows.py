@@ -7,7 +7,7 @@ the clock at every tick (`timer.remaining`), never from counting ticks.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -22,7 +22,6 @@ from app.domain.errors import RefusedError
 from app.domain.models import Mode, Session, Status
 from app.notify import Notifier, Outcome
 from app.presenters import ceil_seconds, clock_text
-from app.textsafe import visible
 from app.tui.alerts import Shortfalls, deliver
 from app.tui.endings import auto_start, end_message
 from app.tui.errors import report
@@ -52,10 +51,12 @@ class SessionFlows(TimerView):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, SessionFlows.Changed)
 
-    def __init__(self, settings: Settings, clock: Clock, notifier: Notifier) -> None:
-        super().__init__(settings, clock)
+    def __init__(
+        self, settings: Settings, clock: Clock, service: FocusService, notifier: Notifier
+    ) -> None:
+        super().__init__(settings, clock, service.zone)
         self.notifier = notifier
-        self.service: FocusService | None = None
+        self.service = service
         self.sleep_watch = SleepWatch(settings.timer.tick_seconds)
         self.shortfalls = Shortfalls()
         self._busy = False
@@ -63,9 +64,8 @@ class SessionFlows(TimerView):
         self._asking = False
         self._retry_at: datetime | None = None
         self._next_poll: datetime | None = None
-        self._queued: str | None = None
-        self.failure: str | None = None
-        """Why the database could not be opened (it is not retried: fix it and restart)."""
+        self._queued: Callable[[], object] | None = None
+        """A key's action pressed while a background check ran, acted on after it."""
 
     # -- the clock ---------------------------------------------------------------------
 
@@ -79,7 +79,7 @@ class SessionFlows(TimerView):
             self._pending_gap = Gap(first, gap.woke)
         if session is not None:
             self.countdown.remaining = ceil_seconds(timer.remaining(session, now))
-        if self.service is None or self._busy or self._asking:
+        if self._busy or self._asking:
             return
         if self._pending_gap is not None:
             self._handle_gap(self._pending_gap)
@@ -125,40 +125,16 @@ class SessionFlows(TimerView):
             queued, self._queued = self._queued, None
             if queued is not None:
                 # A key pressed while a background check ran: act on it now, not never.
-                self.call_later(getattr(self, f"action_{queued}"))
-
-    def connect(self, service: FocusService) -> None:
-        """The database is open: show the stored session, as the CLI would see it."""
-        self.service = service
-        self.zone = service.zone
-        if self.is_mounted:
-            self._connected()
-
-    def _connected(self) -> None:
-        self.show_session(self.session)
-        self.sync(startup=True)
+                self.call_later(queued)
 
     def recheck(self) -> None:
         """Re-read the open session at the next tick (sync brought another device's)."""
         self._next_poll = self.clock.now()
 
-    def unavailable(self, message: str) -> None:
-        self.failure = message
-        self.countdown.caption = message
-
-    def no_store(self) -> None:
-        """Say why a key that needs the database cannot act: still opening, or failed."""
-        if self.failure is None:
-            self.notify("Still opening the database; try again in a moment.", title="Focus")
-        else:
-            self.notify(visible(self.failure), title="Focus", severity="error", markup=False)
-
     @work(exclusive=True, exit_on_error=False, group="session")
     async def sync(self, startup: bool = False, quiet: bool = False) -> None:
         """Settle against the clock and re-read the open session (changes from the CLI)."""
         service = self.service
-        if service is None:
-            return
         known = self.session
         with self.busy():
             try:
@@ -182,10 +158,8 @@ class SessionFlows(TimerView):
             self.refresh_summary()
 
     @work(exclusive=True, exit_on_error=False, group="session")
-    async def start(self, mode: Mode, force: bool = False) -> None:
+    async def start_session(self, mode: Mode, force: bool = False) -> None:
         service = self.service
-        if service is None:
-            return
         task = self.query_one("#task", Input).value if mode is Mode.FOCUS else ""
         tags = parse_tags(self.query_one("#tags", Input).value) if mode is Mode.FOCUS else []
         with self.busy():
@@ -203,41 +177,56 @@ class SessionFlows(TimerView):
             self.show_session(session)
             self.post_message(self.Changed())
 
-    @work(exclusive=True, exit_on_error=False, group="session")
-    async def change(self, action: str, reason: str | None = None) -> None:
-        """pause, resume, extend or abandon the open session."""
-        service = self.service
-        if service is None:
-            return
+    async def _write(
+        self, doing: str, write: Callable[[FocusService], Awaitable[Session]]
+    ) -> Session | None:
+        """Run one change of the open session; the session after it, or None (said why)."""
         with self.busy():
             try:
-                if action == "pause":
-                    session = await service.pause()
-                elif action == "resume":
-                    session = await service.resume()
-                elif action == "extend":
-                    session = await service.extend(EXTEND_MINUTES)
-                else:
-                    session = await service.abandon(reason)
+                session = await write(self.service)
             except Exception as exc:
-                report(self, exc, action.capitalize())
+                report(self, exc, doing)
                 self._next_poll = self.clock.now()
-                return
+                return None
             self.post_message(self.Changed())
-            if action == "abandon":
-                self.show_session(None)
-                self.notify(f"{MODE_TITLES[session.mode]} abandoned.", title="Abandoned")
-                self.refresh_summary()
-            else:
-                if action == "resume":
-                    self.sleep_watch.reset(self.clock.now())
-                self.show_session(session)
+            return session
 
     @work(exclusive=True, exit_on_error=False, group="session")
-    async def complete(self) -> None:
-        service = self.service
-        if service is None:
+    async def pause_session(self) -> None:
+        if (session := await self._write("Pausing", lambda s: s.pause())) is not None:
+            self.show_session(session)
+
+    @work(exclusive=True, exit_on_error=False, group="session")
+    async def resume_session(self) -> None:
+        if (session := await self._write("Resuming", lambda s: s.resume())) is not None:
+            self.sleep_watch.reset(self.clock.now())
+            self.show_session(session)
+
+    @work(exclusive=True, exit_on_error=False, group="session")
+    async def extend_session(self) -> None:
+        session = await self._write("Extending", lambda s: s.extend(EXTEND_MINUTES))
+        if session is not None:
+            self.show_session(session)
+
+    @work(exclusive=True, exit_on_error=False, group="session")
+    async def abandon_session(self, reason: str | None) -> None:
+        if (session := await self._write("Abandoning", lambda s: s.abandon(reason))) is None:
             return
+        self.show_session(None)
+        self.notify(f"{MODE_TITLES[session.mode]} abandoned.", title="Abandoned")
+        self.refresh_summary()
+
+    @work(exclusive=True, exit_on_error=False, group="session")
+    async def edit_session(self, task: str | None, tags: list[str] | None) -> None:
+        """Save the open session's title and/or tags (None keeps one; "" and [] clear)."""
+        session = await self._write("Saving the task", lambda s: s.edit(task, tags))
+        if session is not None:
+            self.show_session(session)
+            self.notify(f"{MODE_TITLES[session.mode]} session: title and tags saved.", title="Task")
+
+    @work(exclusive=True, exit_on_error=False, group="session")
+    async def complete_session(self) -> None:
+        service = self.service
         with self.busy():
             try:
                 done = await service.complete()
@@ -253,8 +242,6 @@ class SessionFlows(TimerView):
     @work(exclusive=True, exit_on_error=False, group="session")
     async def apply_sleep(self, gap: Gap, policy: str) -> None:
         service = self.service
-        if service is None:
-            return
         with self.busy():
             try:
                 session = await service.record_sleep(gap.slept, gap.woke, policy)
@@ -281,11 +268,8 @@ class SessionFlows(TimerView):
 
     @work(exclusive=True, exit_on_error=False, group="summary")
     async def refresh_summary(self) -> None:
-        service = self.service
-        if service is None:
-            return
         try:
-            stats = await service.stats(days=1)
+            stats = await self.service.stats(days=1)
         except Exception as exc:
             report(self, exc, "Loading today's totals")
             return
@@ -299,7 +283,6 @@ class SessionFlows(TimerView):
 
     async def _find_finished(self, known: Session) -> Session | None:
         """The terminal state of a session that another process finished, if it is recent."""
-        assert self.service is not None
         page = await self.service.history(limit=5)
         return next((s for s in page.sessions if s.id == known.id and s.status.is_terminal), None)
 
@@ -308,7 +291,6 @@ class SessionFlows(TimerView):
     ) -> None:
         """Announce a finished session, offer (or start) the next mode."""
         service = self.service
-        assert service is not None
         upcoming = await service.suggest_next(finished)
         started = None
         if (
@@ -359,7 +341,7 @@ class SessionFlows(TimerView):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.start(mode, force=True)
+                self.start_session(mode, force=True)
             else:
                 self.show_session(self.session)
 

@@ -7,9 +7,10 @@ on top of it. Keeping the two apart keeps each module small enough to read in on
 from __future__ import annotations
 
 from datetime import tzinfo
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.screen import Screen
@@ -30,6 +31,18 @@ if TYPE_CHECKING:
     from app.clock import Clock
 
 
+class TaskField(Input):
+    """The task or tags field. Its footer says what enter and esc do (see `check_action`):
+    start a session while idle, save the open session's title and tags while one runs."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "screen.submit_start", "Start"),
+        Binding("enter", "screen.submit_save", "Save"),
+        Binding("escape", "screen.leave_input", "Done"),
+        Binding("escape", "screen.cancel_edit", "Cancel"),
+    ]
+
+
 class TimerView(Screen[None]):
     """The timer screen's widgets and how a session (or the idle mode) is shown in them."""
 
@@ -38,14 +51,14 @@ class TimerView(Screen[None]):
     HORIZONTAL_BREAKPOINTS = WIDTH_BREAKPOINTS
     VERTICAL_BREAKPOINTS = HEIGHT_BREAKPOINTS
 
-    def __init__(self, settings: Settings, clock: Clock) -> None:
+    def __init__(self, settings: Settings, clock: Clock, zone: tzinfo | None = None) -> None:
         super().__init__()
         self.settings = settings
         self.clock = clock
         self.session: Session | None = None
         self.mode = Mode.FOCUS
-        self.zone: tzinfo | None = None
-        """The user's zone, set once the database is open (until then: no start hint)."""
+        self.zone = zone
+        """The user's zone (None while the database is opening: no start hint yet)."""
         self._draft = ("", "")
         """Task and tags typed while idle, restored when the session they were hidden by ends."""
 
@@ -54,8 +67,8 @@ class TimerView(Screen[None]):
         yield Tabs(*(Tab(MODE_TITLES[m], id=f"mode-{m.value}") for m in MODE_ORDER), id="modes")
         yield Countdown(id="countdown")
         with Horizontal(id="task-row"):
-            yield Input(placeholder="What are you working on?", id="task", max_length=200)
-            yield Input(placeholder="#tags", id="tags")
+            yield TaskField(placeholder="What are you working on?", id="task", max_length=200)
+            yield TaskField(placeholder="#tags", id="tags")
         yield Summary(id="summary")
         yield Footer()
 
@@ -82,7 +95,12 @@ class TimerView(Screen[None]):
         self.session = session
         countdown = self.countdown
         mode = session.mode if session else self.mode
-        self.query_one(Tabs).active = f"mode-{mode.value}"
+        tabs, wanted = self.query_one(Tabs), f"mode-{mode.value}"
+        if tabs.active != wanted:
+            # Shown from code: the tab handler is for the user's picks only (a code-set tab
+            # re-entering it flipped the mode back and forth for ever).
+            with self.prevent(Tabs.TabActivated):
+                tabs.active = wanted
         for m in MODE_ORDER:
             self.set_class(m is mode, f"-mode-{m.value}")
         state = session.status.value if session else "idle"
@@ -96,22 +114,28 @@ class TimerView(Screen[None]):
             if self.zone is not None:
                 countdown.caption = f"Ready · {self.key_for('start_pause', 'space')} to start"
             countdown.border_subtitle = ""
-            if was_open or task.disabled:
-                task.value, tags.value = self._draft
-            task.disabled = tags.disabled = False
+            if was_open:
+                self.fill_fields(*self._draft)
         else:
             if not was_open:
                 self._draft = (task.value, tags.value)
-            # Shown only (the fields are disabled), so escaping never reaches the store.
-            task.value = visible(session.task_title or "")
-            tags.value = visible(" ".join(f"#{t}" for t in session.tags))
-            task.disabled = tags.disabled = True
+            if self.focused not in (task, tags):  # never under the user's typing
+                self.fill_fields(*self.session_fields(session))
             countdown.total = int(session.target.total_seconds())
             countdown.remaining = ceil_seconds(timer.remaining(session, self.clock.now()))
             countdown.caption = self.caption(session)
             # Content, not a str: a border title string would be parsed as markup.
             countdown.border_subtitle = Content(visible((session.task_title or "")[:40]))
         self.refresh_bindings()
+
+    def session_fields(self, session: Session) -> tuple[str, str]:
+        """The open session's title and tags as the fields show them (escaped)."""
+        return visible(session.task_title or ""), visible(" ".join(f"#{t}" for t in session.tags))
+
+    def fill_fields(self, task: str, tags: str) -> None:
+        with self.prevent(Input.Changed):
+            self.query_one("#task", Input).value = task
+            self.query_one("#tags", Input).value = tags
 
     def caption(self, session: Session) -> str:
         extra = f" · +{int(session.extended.total_seconds()) // 60}m" if session.extended else ""
@@ -131,4 +155,11 @@ class TimerView(Screen[None]):
             return status is Status.PAUSED
         if action in ("complete", "abandon", "extend"):
             return status is not None or None
+        if action == "submit_start":
+            return status is None
+        if action in ("submit_save", "cancel_edit"):
+            return status is not None
+        if action == "leave_input":
+            # The fields' esc: keeps an idle draft; with a session open it cancels instead.
+            return status is None or self.focused is None or not isinstance(self.focused, Input)
         return True
