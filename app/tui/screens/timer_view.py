@@ -14,7 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Tab, Tabs
+from textual.widgets import Input, Tab, Tabs
 
 from app.config import Settings
 from app.domain import timer
@@ -23,6 +23,7 @@ from app.presenters import ceil_seconds
 from app.textsafe import visible
 from app.tui.text import MODE_ORDER, MODE_TITLES, local_time
 from app.tui.widgets.countdown import Countdown
+from app.tui.widgets.footer import KeysFooter
 from app.tui.widgets.layout import HEIGHT_BREAKPOINTS, WIDTH_BREAKPOINTS
 from app.tui.widgets.summary import Summary
 from app.tui.widgets.sync_header import SyncHeader
@@ -70,7 +71,7 @@ class TimerView(Screen[None]):
             yield TaskField(placeholder="What are you working on?", id="task", max_length=200)
             yield TaskField(placeholder="#tags", id="tags")
         yield Summary(id="summary")
-        yield Footer()
+        yield KeysFooter()
 
     @property
     def countdown(self) -> Countdown:
