@@ -9,9 +9,32 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 
 from app.domain import timer
-from app.domain.models import Bucket, Completion, Session, Stats, Status
+from app.domain.models import Bucket, Completion, Mode, Session, Stats, Status
 from app.presenters import clock_text
 from app.textsafe import visible
+
+
+def plural(count: int, word: str) -> str:
+    """`1 coin`, `2 coins`, `0 coins`: the count and the word, plural unless exactly one."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def reward_text(xp: int, coins: int) -> str:
+    """`+25 xp, +5 coins`, `+2 xp`, `+5 xp, +1 coin` (nothing earned: empty)."""
+    parts = [f"+{xp} xp"] if xp else []
+    if coins:
+        parts.append(f"+{plural(coins, 'coin')}")
+    return ", ".join(parts)
+
+
+def too_short(s: Session) -> bool:
+    """A completed focus session under a minute: it earns nothing and keeps no streak."""
+    return (
+        s.status is Status.COMPLETED
+        and s.mode is Mode.FOCUS
+        and s.focused.total_seconds() < 60
+        and not s.xp_awarded
+    )
 
 
 def minutes(seconds: float) -> str:
@@ -55,24 +78,82 @@ def started(s: Session, zone: tzinfo) -> str:
 
 def completed(c: Completion) -> str:
     s = c.session
-    text = f"Completed {label(s)}: {minutes(s.focused.total_seconds())} focused"
-    if s.xp_awarded or s.coins_awarded:
-        text += f", +{s.xp_awarded} xp, +{s.coins_awarded} coins"
+    spent = minutes(s.focused.total_seconds())
+    if s.mode is Mode.FOCUS:
+        text = f"Completed {label(s)}: {spent} focused"
+    else:
+        text = f"Completed {label(s)} after {spent}"
+    earned = reward_text(s.xp_awarded, s.coins_awarded)
+    if earned:
+        text += f", {earned}"
     elif s.focused.total_seconds() < 60:
-        text += " (under a minute: no reward)"
+        text += " (under a minute: too short to count, no reward)"
     text += f". Level {c.level.level} ({c.level.total_xp} xp)"
     if c.leveled_up:
         text += " — level up!"
-    days = c.streak.current
-    return text + f", streak {days} day{'s' if days != 1 else ''}."
+    return text + f", streak {plural(c.streak.current, 'day')}."
 
 
-def history_table(sessions: list[Session], zone: tzinfo) -> str:
+def ending(s: Session, now: datetime, zone: tzinfo) -> str:
+    """What happened to a session that ended while the user was not looking, in a line:
+    `Focus session completed at 09:03, +25 xp, +5 coins.`, `Focus session expired: left
+    unattended past 09:28, no reward.`"""
+    name = "Focus session" if s.mode is Mode.FOCUS else s.mode.label.capitalize()
+    same_day = now.astimezone(zone).date()
+
+    def at(instant: datetime | None) -> str:
+        if instant is None:
+            return "-"
+        local_at = instant.astimezone(zone)
+        return f"{local_at:%H:%M}" if local_at.date() == same_day else f"{local_at:%Y-%m-%d %H:%M}"
+
+    if s.status is Status.COMPLETED:
+        earned = reward_text(s.xp_awarded, s.coins_awarded)
+        if earned:
+            text = f"{name} completed at {at(s.completed_at)}, {earned}"
+        elif too_short(s):
+            text = f"{name} completed at {at(s.completed_at)}: under a minute, too short to count"
+        else:
+            text = f"{name} completed at {at(s.completed_at)}"
+    elif s.status is Status.EXPIRED:
+        if s.ends_at is not None:  # it ran out and nobody came back within its grace window
+            text = f"{name} expired: left unattended past {at(s.ends_at + s.planned)}, no reward"
+        else:  # paused past the pause limit
+            text = f"{name} expired: left paused past {at(s.expired_at)}, no reward"
+    elif s.status is Status.ABANDONED:
+        why = f" ({visible(s.abandon_reason)})" if s.abandon_reason else ""
+        text = f"{name} abandoned at {at(s.abandoned_at)}{why}, no reward"
+    else:
+        return session_line(s, now, zone)
+    what = label(s).removeprefix(s.mode.label).strip()
+    return text + (f": {what}." if what else ".")
+
+
+def replaced(s: Session, zone: tzinfo) -> str:
+    """The line `start --force` prints about the session it abandoned."""
+    return (
+        f"Abandoned {label(s)} started at {local(s.started_at, zone)} "
+        f"after {minutes(s.focused.total_seconds())} (no reward)."
+    )
+
+
+EMPTY_HISTORY = "No sessions yet."
+NO_MATCH = "No sessions match these filters."
+NO_MORE = "No more sessions."
+
+
+def history_table(sessions: list[Session], zone: tzinfo, empty: str = EMPTY_HISTORY) -> str:
+    """The page as a table (`empty` when it has no rows); an abandoned session's reason
+    follows its task, and a completed focus session under a minute says it did not count."""
     if not sessions:
-        return "No sessions yet."
+        return empty
     lines = [f"{'started':16}  {'mode':11}  {'status':9}  {'focused':>7}  {'xp':>4}  task"]
     for s in sessions:
         task = visible(s.task_title or "") + "".join(f" #{visible(t)}" for t in s.tags)
+        if s.status is Status.ABANDONED:
+            task += f"{' · ' if task else ''}reason: {visible(s.abandon_reason or '(none)')}"
+        elif too_short(s):
+            task += f"{' · ' if task else ''}too short to count"
         lines.append(
             f"{local(s.started_at, zone, '%Y-%m-%d %H:%M'):16}  {s.mode.value:11}  "
             f"{s.status.value:9}  {int(s.focused.total_seconds()) // 60:>5}m  "
@@ -100,8 +181,8 @@ def stats_text(s: Stats) -> str:
         _bucket_line("All time", s.focus, s.total),
         f"Level {s.level.level} · {s.level.total_xp} xp "
         f"({s.level.next_level_xp - s.level.total_xp} to level {s.level.level + 1}) · "
-        f"{s.coins} coins",
-        f"Streak {s.streak.current} day(s), longest {s.streak.longest}",
+        f"{plural(s.coins, 'coin')}",
+        f"Streak {plural(s.streak.current, 'day')}, longest {s.streak.longest}",
     ]
     if s.by_task:
         lines.append(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from app.domain import timer
@@ -52,6 +52,15 @@ def session_dict(s: Session, now: datetime) -> dict[str, Any]:
         "coins_awarded": s.coins_awarded,
         "version": s.version,
     }
+
+
+def ending_dict(s: Session | None, now: datetime, zone: tzinfo) -> dict[str, Any] | None:
+    """A session that ended while the user was not looking, with the line that tells it."""
+    if s is None:
+        return None
+    from app.cli_output import ending
+
+    return {"session": session_dict(s, now), "message": ending(s, now, zone)}
 
 
 def level_dict(level: Level) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from app.domain.errors import FocusError, ReadOnlyError
 from app.domain.models import Bucket, Mode, Session, Status
 from storage.codec import SESSION_COLUMNS
 from storage.repository import Cursor, Identity, RollupRow
-from storage.statements import COLS, OPEN, ROLLUP_SELECT, TOP
+from storage.statements import COLS, LAST_ENDED, OPEN, ROLLUP_SELECT, TOP
 from storage.unit import (
     Conn,
     Reads,
@@ -211,6 +211,35 @@ class SqlRepository(Reads):
 
     async def focus_day_runs(self) -> tuple[int, date | None, int]:
         return await self._streak_runs()
+
+    async def last_ended(self) -> Session | None:
+        """This device's finished session started last (the one that ended last)."""
+        return await self._one(LAST_ENDED, self._me)
+
+    @property
+    def keeps_device_state(self) -> bool:
+        """Whether this store keeps this device's own values (its `meta` table: a device's
+        file). A shared server does not; its clients keep them elsewhere."""
+        from storage.outbox import OutboxRecorder
+
+        return isinstance(self.recorder, OutboxRecorder)
+
+    async def device_value(self, key: str) -> str | None:
+        """A value of this device's own (None: never set, or a store that keeps none)."""
+        if not self.keeps_device_state:
+            return None
+        rows = await self.conn.fetch("SELECT value FROM meta WHERE key = :key", {"key": key})
+        return str(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    async def set_device_value(self, key: str, value: str) -> bool:
+        """Keep a value of this device's own, in a transaction of its own that no other
+        device hears of; False where the store keeps none (ReadOnlyError if read-only)."""
+        if not self.keeps_device_state:
+            return False
+        async with self.transaction(local=False) as tx:
+            await tx.set_device_value(key, value)
+            await tx.commit()
+        return True
 
     async def pending_changes(self) -> int:
         return await self.recorder.pending(self.conn, self.identity)

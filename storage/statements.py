@@ -17,6 +17,10 @@ COLS = ", ".join(SESSION_COLUMNS)
 OPEN = "status IN ('active', 'paused')"
 
 OPEN_SESSION = f"SELECT {COLS} FROM sessions WHERE user_id = :uid AND client_id = :cid AND {OPEN}"
+LAST_ENDED = (
+    f"SELECT {COLS} FROM sessions WHERE user_id = :uid AND client_id = :cid AND NOT {OPEN} "
+    "ORDER BY started_at DESC, id DESC LIMIT 1"
+)
 GET_SESSION = f"SELECT {COLS} FROM sessions WHERE user_id = :uid AND id = :sid"
 _STAMPED = (*SESSION_COLUMNS, "change_stamp")
 INSERT_SESSION = (

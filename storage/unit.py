@@ -283,6 +283,16 @@ class SqlTransaction(Reads):
             self.zone = await later() or self.zone
         return self.zone
 
+    async def set_device_value(self, key: str, value: str) -> bool:
+        """Keep a value of this device's own in this transaction (its `meta` table, never
+        sent anywhere); False where the store keeps none (a shared server)."""
+        from storage.outbox import OutboxRecorder, set_meta
+
+        if not isinstance(self.recorder, OutboxRecorder):
+            return False
+        await set_meta(self.conn, key, value)
+        return True
+
     async def insert_session(self, session: Session) -> None:
         row = session_to_row(session)
         try:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from app import cli_output as out
 from app.cli.context import emit, with_store
 from app.domain.models import Mode, Status
-from app.presenters import session_dict, stats_dict
+from app.presenters import ending_dict, session_dict, stats_dict
 
 if TYPE_CHECKING:
     from app.bootstrap import Container
@@ -28,6 +28,11 @@ async def _full_status(args: argparse.Namespace, app: Container) -> None:
     session = await app.service.status()
     now = app.clock.now()
     data: dict[str, Any] = {"session": session_dict(session, now) if session else None}
+    told = ""
+    if args.command == "status":  # never the status bar's line: it would tell no one
+        ended = await app.service.last_ending_unseen()
+        data["last_ending"] = ending_dict(ended, now, app.zone)
+        told = f"{out.ending(ended, now, app.zone)}\n" if ended else ""
     if getattr(args, "json", False) and args.command == "status":
         synced = await app.repo.last_synced()
         data["pending_changes"] = await app.repo.pending_changes()
@@ -36,7 +41,7 @@ async def _full_status(args: argparse.Namespace, app: Container) -> None:
         emit(args, data, out.statusline(session, now))
     else:
         text = out.session_line(session, now, app.zone) if session else "No open session."
-        emit(args, data, text)
+        emit(args, data, told + text)
 
 
 @with_store(readonly=True)
@@ -47,9 +52,13 @@ async def history(args: argparse.Namespace, app: Container) -> None:
         tuple(Status(x) for x in args.status),
         tuple(Mode(x) for x in args.mode),
     )
-    text = out.history_table(page.sessions, app.zone)
+    if args.status or args.mode:
+        empty = out.NO_MATCH
+    else:
+        empty = out.NO_MORE if args.before else out.EMPTY_HISTORY
+    text = out.history_table(page.sessions, app.zone, empty)
     if page.next_cursor:
-        text += f"\nMore: focus history --before {page.next_cursor}"
+        text += f"\nMore: {next_page_command(args, page.next_cursor)}"
     now = app.clock.now()
     data = {
         "sessions": [session_dict(s, now) for s in page.sessions],
@@ -62,3 +71,22 @@ async def history(args: argparse.Namespace, app: Container) -> None:
 async def stats(args: argparse.Namespace, app: Container) -> None:
     st = await app.service.stats(args.days)
     emit(args, stats_dict(st), out.stats_text(st))
+
+
+def next_page_command(args: argparse.Namespace, cursor: str) -> str:
+    """The command that prints the next page of the same query: the cursor, and every
+    option the page was asked with (filters, page size, database and config)."""
+    import shlex
+
+    words = ["focus", "history", "--before", cursor]
+    if args.limit != 25:
+        words += ["--limit", str(args.limit)]
+    for status in args.status:
+        words += ["--status", status]
+    for mode in args.mode:
+        words += ["--mode", mode]
+    for option in ("db", "config"):
+        value = getattr(args, option, None)
+        if value:
+            words += [f"--{option}", value]
+    return shlex.join(words)

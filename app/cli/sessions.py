@@ -10,7 +10,7 @@ from app import cli_output as out
 from app.cli.context import emit, with_store
 from app.domain.errors import UsageError
 from app.domain.models import Mode
-from app.presenters import completion_dict, session_dict
+from app.presenters import completion_dict, ending_dict, session_dict
 
 if TYPE_CHECKING:
     from app.bootstrap import Container
@@ -23,8 +23,22 @@ def _show(args: argparse.Namespace, app: Container, session: Session, text: str)
 
 @with_store(readonly=False)
 async def start(args: argparse.Namespace, app: Container) -> None:
-    s = await app.service.start(Mode(args.mode), args.minutes, args.task, args.tag, args.force)
-    _show(args, app, s, out.started(s, app.zone))
+    s, replaced = await app.service.start_replacing(
+        Mode(args.mode), args.minutes, args.task, args.tag, args.force
+    )
+    # Asked once started: a refused start tells nothing, so it marks nothing told.
+    ended = await app.service.last_ending_unseen()
+    now = app.clock.now()
+    lines = [out.ending(ended, now, app.zone)] if ended else []
+    if replaced is not None:
+        lines.append(out.replaced(replaced, app.zone))
+    lines.append(out.started(s, app.zone))
+    data = {
+        "session": session_dict(s, now),
+        "replaced": session_dict(replaced, now) if replaced else None,
+        "last_ending": ending_dict(ended, now, app.zone),
+    }
+    emit(args, data, "\n".join(lines))
 
 
 def edit(args: argparse.Namespace) -> int:

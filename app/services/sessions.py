@@ -16,7 +16,7 @@ from app.domain.errors import OpenSessionError, ReadOnlyError, RefusedError, Usa
 from app.domain.models import Completion, LedgerEntry, Mode, Session, Status
 from app.domain.rewards import level_for, reward_for, streak_from_runs
 from app.presenters import clock_text
-from app.services.base import Flow, ServiceBase, retried
+from app.services.base import SEEN_KEY, Flow, ServiceBase, instant_text, retried
 
 
 class SessionFlows(ServiceBase):
@@ -81,6 +81,7 @@ class SessionFlows(ServiceBase):
         if current is not None:
             return current
         if finished is not None:
+            await self._note_seen(flow, finished.ended_at or now)  # the refusal tells it
             await flow.commit()
             when = finished.ended_at.astimezone(self.zone) if finished.ended_at else now
             raise RefusedError(
@@ -95,13 +96,14 @@ class SessionFlows(ServiceBase):
             current = await self._require_open(flow, now, action)
             after = change(current, now)
             await flow.tx.update_session(current, after)
+            if after.ended_at is not None:
+                await self._note_seen(flow, after.ended_at)
             flow.emit(action, after)
             await flow.commit()
         return after
 
     # -- flows -------------------------------------------------------------------------
 
-    @retried
     async def start(
         self,
         mode: Mode = Mode.FOCUS,
@@ -110,6 +112,19 @@ class SessionFlows(ServiceBase):
         tags: list[str] | tuple[str, ...] = (),
         force: bool = False,
     ) -> Session:
+        started, _ = await self.start_replacing(mode, minutes, task, tags, force)
+        return started
+
+    @retried
+    async def start_replacing(
+        self,
+        mode: Mode = Mode.FOCUS,
+        minutes: float | None = None,
+        task: str | None = None,
+        tags: list[str] | tuple[str, ...] = (),
+        force: bool = False,
+    ) -> tuple[Session, Session | None]:
+        """`start`, and the open session it abandoned to do so (`force`), else None."""
         planned = (
             timer.validate_minutes(minutes) if minutes is not None else self.rules.default_for(mode)
         )
@@ -132,9 +147,10 @@ class SessionFlows(ServiceBase):
                 await flow.tx.insert_session(session)
                 flow.emit("start", session)
                 await flow.commit()
-            return session
+            return session, None
         except OpenSessionError:
             pass
+        replaced = None
         async with self._transaction() as flow:
             current, _, _ = await self._settle(flow, now)
             if current is not None:
@@ -144,13 +160,14 @@ class SessionFlows(ServiceBase):
                         f"a {current.mode.label} session is already {current.status.value} "
                         f"({left} left); use --force to abandon it and start anew"
                     )
-                old = timer.abandon(current, now, "replaced by a new session")
-                await flow.tx.update_session(current, old)
-                flow.emit("abandon", old)
+                replaced = timer.abandon(current, now, "replaced by a new session")
+                await flow.tx.update_session(current, replaced)
+                await self._note_seen(flow, replaced.ended_at or now)
+                flow.emit("abandon", replaced)
             await flow.tx.insert_session(session)
             flow.emit("start", session)
             await flow.commit()
-        return session
+        return session, replaced
 
     async def pause(self) -> Session:
         return await self._change("pause", timer.pause)
@@ -211,6 +228,7 @@ class SessionFlows(ServiceBase):
             else:
                 current = await self._open_or_refuse(flow, current, finished, now, "complete")
                 result = await self._award(flow, current, timer.complete(current, now))
+            await self._note_seen(flow, result.session.ended_at or now)
             await flow.commit()
         return result
 
@@ -231,6 +249,29 @@ class SessionFlows(ServiceBase):
         except ReadOnlyError:
             return None  # a read-only file shows what it holds; the next writer settles it
         return finished
+
+    async def last_ending_unseen(self) -> Session | None:
+        """The last session of this device that ended (completed, expired or abandoned)
+        since its user was last told of one, once: it is then marked told. Ending it with
+        a flow (complete, abandon, `start --force`) or a refusal that names it tells it.
+
+        Kept per device: in the device's own `meta` table, or, on a shared server (whose
+        client may not write there), in a small file in this machine's data folder.
+        """
+        await self.settle()
+        last = await self.repo.last_ended()
+        if last is None or last.ended_at is None:
+            return None
+        seen = await self._seen_until()
+        if seen is not None and last.ended_at <= seen:
+            return None
+        value = instant_text(last.ended_at)
+        try:
+            if not await self.repo.set_device_value(SEEN_KEY, value):
+                self._write_state(SEEN_KEY, value)
+        except ReadOnlyError:
+            pass  # a read-only file: told again by the next command that can write
+        return last
 
     async def status(self) -> Session | None:
         """The open session after settling, or None."""

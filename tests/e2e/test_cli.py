@@ -103,7 +103,12 @@ def test_start_pause_wait_resume_complete(focus: Focus) -> None:
     # Never synced: every change since the start waits in the outbox (start, pause, resume,
     # complete; no ledger row for a completion without a reward).
     status = focus.json("status")
-    assert status == {"session": None, "pending_changes": 4, "last_sync_at": None}
+    assert status == {
+        "session": None,
+        "last_ending": None,  # completed by the user: nothing untold
+        "pending_changes": 4,
+        "last_sync_at": None,
+    }
 
 
 def test_a_session_that_ran_out_while_nothing_ran_is_settled_by_the_next_command(
@@ -348,7 +353,12 @@ def test_status_with_no_session(focus: Focus) -> None:
         assert str(focus.db) in message and "does not exist" in message, proc.args
     assert not focus.db.exists()
     focus.json("db", "upgrade")
-    assert focus.json("status") == {"session": None, "pending_changes": 0, "last_sync_at": None}
+    assert focus.json("status") == {
+        "session": None,
+        "last_ending": None,
+        "pending_changes": 0,
+        "last_sync_at": None,
+    }
     proc = focus("status")
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "No open session.\n", "")
     proc = focus("statusline")
