@@ -164,7 +164,7 @@ def answer(argv: Sequence[str], now: datetime | None = None) -> int | None:
         return None
     config, values = found
     path = _db_path(options.get("db"), config, values["db_path"])
-    row = _open_row(path)
+    row = _open_row(path, check_ending=command == "status")
     if row is False or row is True:
         return None
     if now is None:
@@ -181,8 +181,10 @@ def answer(argv: Sequence[str], now: datetime | None = None) -> int | None:
     return 0
 
 
-def _open_row(path: str) -> tuple[Any, ...] | bool | None:
-    """The open session's row, None when there is none, False when this path cannot tell."""
+def _open_row(path: str, check_ending: bool = False) -> tuple[Any, ...] | bool | None:
+    """The open session's row, None when there is none, False when this path cannot tell.
+    `check_ending`: also False when a session ended that the user was not told of yet (the
+    full path tells it, once: `FocusService.last_ending_unseen`)."""
     from storage.migrations import HEAD
 
     if not os.path.isfile(path):
@@ -206,11 +208,30 @@ def _open_row(path: str) -> tuple[Any, ...] | bool | None:
             "AND status IN ('active', 'paused')",
             (user, client),
         ).fetchone()
+        if check_ending and _ending_unseen(conn, user, client):
+            return False
         return row
     except (sqlite3.Error, ValueError):
         return False
     finally:
         conn.close()
+
+
+def _ending_unseen(conn: sqlite3.Connection, user: str, client: str) -> bool:
+    """Whether this device's last finished session ended after the last one it told of."""
+    found = conn.execute(
+        "SELECT coalesce(completed_at, abandoned_at, expired_at) FROM sessions "
+        "WHERE user_id = ? AND client_id = ? AND NOT status IN ('active', 'paused') "
+        "ORDER BY started_at DESC, id DESC LIMIT 1",
+        (user, client),
+    ).fetchone()
+    if found is None:
+        return False
+    seen = conn.execute("SELECT value FROM meta WHERE key = 'seen_ending_at'").fetchone()
+    if seen is None:
+        return True
+    ended = _instant(found[0])
+    return ended is None or ended > datetime.fromisoformat(seen[0])
 
 
 def _line(command: str, row: tuple[Any, ...], now: datetime, values: dict[str, Any]) -> str | None:
