@@ -518,3 +518,54 @@ def resolve_db_path(settings: Settings, explicit: str | None = None) -> Path:
         return Path(explicit).expanduser()
     chosen = os.environ.get("FOCUS_DB") or settings.general.db_path
     return Path(chosen).expanduser() if chosen else default_db_path()
+
+
+# -- secrets kept in the file ------------------------------------------------------------------
+
+_SECRET_KEYS = (("storage", "url"), ("sync", "url"), ("r2", "secret_access_key"))
+
+
+def _holds_secret(key: str, value: object) -> bool:
+    if not isinstance(value, str) or not value.strip():
+        return False
+    if key != "url":
+        return True
+    from urllib.parse import urlsplit
+
+    try:
+        return bool(urlsplit(value.strip()).password)
+    except ValueError:  # malformed: a password may well be in it
+        return "@" in value
+
+
+def secrets_in_file(path: Path) -> list[str]:
+    """The keys of the config file at `path` that hold a secret: a URL with its password,
+    the R2 secret key (none when the file is missing or unreadable)."""
+    try:
+        data = _read_toml(path, named=False) or {}
+    except ConfigError:
+        return []
+    found = []
+    for section, key in _SECRET_KEYS:
+        table = data.get(section)
+        if isinstance(table, dict) and _holds_secret(key, table.get(key)):
+            found.append(f"{section}.{key}")
+    return found
+
+
+def exposed_secrets(path: Path) -> str | None:
+    """A warning when the config file holds secrets and users other than its owner may
+    read it (any group or other permission bit), else None."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except (OSError, ValueError):
+        return None
+    if not mode & 0o077:
+        return None
+    keys = secrets_in_file(path)
+    if not keys:
+        return None
+    return (
+        f"{path} holds secrets ({', '.join(keys)}) and other users may read it "
+        f"(mode {mode:04o}): run chmod 600 {path}, or set them in the environment instead"
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from app.cli.context import emit
+from app.cli.context import emit, say
 
 
 def config(args: argparse.Namespace) -> int:
@@ -15,14 +15,18 @@ def config(args: argparse.Namespace) -> int:
         emit(args, {"config_path": str(path), "exists": path.exists()}, str(path))
         return 0
     from app.bootstrap import load
+    from app.config import exposed_secrets
 
     _, path, db_path = load(getattr(args, "config", None), getattr(args, "db", None))
     where = str(path) if path.exists() else f"defaults (no file at {path})"
-    emit(
-        args,
-        {"ok": True, "config_path": str(path), "db_path": str(db_path)},
-        f"config OK: {where}",
-    )
+    data: dict[str, object] = {"ok": True, "config_path": str(path), "db_path": str(db_path)}
+    warnings = [w for w in (exposed_secrets(path),) if w]
+    if warnings:
+        data["warnings"] = warnings
+    emit(args, data, f"config OK: {where}")
+    if not getattr(args, "json", False):
+        for warning in warnings:
+            say(f"warning: {warning}")
     return 0
 
 

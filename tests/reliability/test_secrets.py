@@ -1,0 +1,308 @@
+"""Secrets never leave the places they are kept: the database password in a sync or storage
+URL (or FOCUS_SYNC_PASSWORD) and the R2 keys appear in no output of the real `focus` CLI —
+stdout, stderr, `--json`, `config check`, with FOCUS_DEBUG=1 too — and in no file the CLI
+writes (the local database, where the last sync error is kept), whatever fails: a refused
+port, a name that does not resolve, a black hole, a refused login, a malformed URL, S3
+refusing or failing. `config check` warns when the config file holding them is readable by
+other users.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import threading
+import uuid
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import pytest
+
+from tests.e2e.conftest import make_focus
+from tests.r2.conftest import Proxy, admin
+
+pytestmark = pytest.mark.postgres
+
+DEBUG = ({}, {"FOCUS_DEBUG": "1"})
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def black_hole() -> Iterator[int]:
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield int(listener.getsockname()[1])
+    listener.close()
+    for s in held:
+        s.close()
+
+
+def secret_forms(*values: str) -> list[str]:
+    """Each secret as given, percent-encoded, and its longer halves (a message that cut it)."""
+    forms = []
+    for v in values:
+        forms += [v, quote(v, safe=""), v[: len(v) // 2 + 4], v[len(v) // 2 - 4 :]]
+    return [f for f in forms if len(f) >= 8]
+
+
+def assert_clean(proc: subprocess.CompletedProcess[str], leaks: list[str], what: Any) -> None:
+    for form in leaks:
+        assert form not in proc.stdout, (what, "stdout", form, proc.stdout)
+        assert form not in proc.stderr, (what, "stderr", form, proc.stderr)
+    assert "Traceback" not in proc.stderr or "FOCUS_DEBUG" not in str(what), proc.stderr
+
+
+def assert_files_clean(root: Path, leaks: list[str]) -> None:
+    """No file the CLI wrote (the database, its WAL) holds a secret."""
+    for path in root.rglob("*"):
+        if path.is_file() and not path.name.endswith(".toml"):
+            data = path.read_bytes()
+            for form in leaks:
+                assert form.encode() not in data, (path, form)
+
+
+def url_with(password: str, host: str, port: int | None, db: str = "focus") -> str:
+    where = f"{host}:{port}" if port else host
+    return f"postgresql://alice:{quote(password, safe='')}@{where}/{db}"
+
+
+# -- Postgres ------------------------------------------------------------------------------
+
+
+def test_no_postgres_failure_shows_the_password(tmp_path: Path, black_hole: int) -> None:
+    password = "Pw-" + secrets.token_urlsafe(18)
+    env_password = "Env-" + secrets.token_urlsafe(18)
+    leaks = secret_forms(password, env_password)
+    closed = closed_port()
+    cases: dict[str, dict[str, str]] = {
+        "refused port": {"FOCUS_SYNC_URL": url_with(password, "127.0.0.1", closed)},
+        "unknown host": {"FOCUS_SYNC_URL": url_with(password, "focus-nohost.invalid", 5432)},
+        "black hole": {
+            "FOCUS_SYNC_URL": url_with(password, "127.0.0.1", black_hole),
+            "FOCUS_SYNC__CONNECT_TIMEOUT_SECONDS": "1",
+        },
+        "password from the environment": {
+            "FOCUS_SYNC_URL": f"postgresql://alice@127.0.0.1:{closed}/focus",
+            "FOCUS_SYNC_PASSWORD": env_password,
+        },
+        # The password holds what ends a URL's authority: read raw, it lands in the port
+        # or the path, where a parser's message would quote it.
+        "unencoded slash": {
+            "FOCUS_SYNC_URL": f"postgresql://alice:{password}/x@127.0.0.1:{closed}/focus"
+        },
+        "unencoded hash": {
+            "FOCUS_SYNC_URL": f"postgresql://alice:{password}#x@127.0.0.1:{closed}/focus"
+        },
+        "port made of the password": {
+            "FOCUS_SYNC_URL": f"postgresql://alice@127.0.0.1:{password}/focus"
+        },
+        "bad option": {
+            "FOCUS_SYNC_URL": url_with(password, "127.0.0.1", closed) + "?sslmode=sometimes"
+        },
+        "direct storage url": {"FOCUS_STORAGE_URL": url_with(password, "127.0.0.1", closed)},
+    }
+    runs = [
+        (["sync"], DEBUG[1]),
+        (["sync", "--json"], DEBUG[0]),
+        (["status", "--json"], DEBUG[1]),
+        (["config", "check", "--json"], DEBUG[0]),
+    ]
+    for name, env in cases.items():
+        focus = make_focus(tmp_path / name.replace(" ", "-"))
+        assert focus("start", "--minutes", "5", env=env).returncode in (0, 1, 2)
+        # Each case's commands at once (a second apart on a busy machine otherwise).
+        procs = [(args, debug, focus.popen(*args, env=env | debug)) for args, debug in runs]
+        for args, debug, running in procs:
+            out, err = running.communicate(timeout=60)
+            proc = subprocess.CompletedProcess(args, running.returncode, out, err)
+            assert_clean(proc, leaks, (name, args, debug))
+            if args[0] == "sync" and "FOCUS_SYNC_URL" in env:
+                assert proc.returncode in (1, 2), (name, proc.stdout, proc.stderr)
+                assert proc.stderr.count("\n") == 1, (name, proc.stderr)
+        assert_files_clean(focus.home.parent, leaks)
+
+
+def test_a_refused_login_and_a_working_sync_show_no_password(
+    tmp_path: Path, sync_user: dict[str, Any]
+) -> None:
+    good = urlsplit(sync_user["sync_url"]).password
+    assert good
+    wrong = "Wrong-" + secrets.token_urlsafe(18)
+    parts = urlsplit(sync_user["sync_url"])
+    netloc = parts.netloc.replace(quote(good, safe=""), quote(wrong, safe=""))
+    refused = urlunsplit(parts._replace(netloc=netloc))
+    assert refused != sync_user["sync_url"]
+    leaks = secret_forms(good, wrong)
+    focus = make_focus(tmp_path)
+    assert focus("start", "--minutes", "5").returncode == 0
+    for debug in DEBUG:
+        proc = focus("sync", env={"FOCUS_SYNC_URL": refused} | debug)
+        assert proc.returncode == 2 and "refused the password" in proc.stderr, proc.stderr
+        assert_clean(proc, leaks, ("refused", debug))
+    for args, debug in (
+        (["sync", "--json"], DEBUG[0]),
+        (["sync"], DEBUG[1]),
+        (["status", "--json"], DEBUG[1]),
+        (["config", "check", "--json"], DEBUG[0]),
+    ):
+        proc = focus(*args, env={"FOCUS_SYNC_URL": sync_user["sync_url"]} | debug)
+        assert proc.returncode == 0, proc.stderr
+        assert_clean(proc, leaks, (args, debug))
+    synced = focus("sync", "--json", env={"FOCUS_SYNC_URL": sync_user["sync_url"]})
+    report = json.loads(synced.stdout)
+    assert report["server"].startswith(f"postgresql://{sync_user['role']}@")
+    assert_files_clean(focus.home.parent, leaks)
+
+
+# -- the config file ------------------------------------------------------------------------
+
+
+def write_config(path: Path, password: str, r2_secret: str, mode: int) -> Path:
+    path.write_text(
+        f'[sync]\nurl = "{url_with(password, "127.0.0.1", closed_port())}"\n'
+        f'[r2]\nbucket = "tracks"\naccess_key_id = "AKIDEXAMPLE"\n'
+        f'secret_access_key = "{r2_secret}"\nendpoint_url = "http://127.0.0.1:{closed_port()}"\n',
+        encoding="utf-8",
+    )
+    path.chmod(mode)
+    return path
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
+def test_config_check_warns_about_secrets_other_users_can_read(tmp_path: Path, mode: int) -> None:
+    password, r2_secret = secrets.token_urlsafe(18), secrets.token_urlsafe(30)
+    config = write_config(tmp_path / "focus.toml", password, r2_secret, mode)
+    focus = make_focus(tmp_path / "cli")
+    proc = focus("config", "check", env={"FOCUS_CONFIG": str(config)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"config OK: {config}\n"
+    (line,) = proc.stderr.splitlines()
+    keys = "(sync.url, r2.secret_access_key)"
+    assert line.startswith(f"focus: warning: {config} holds secrets {keys}")
+    assert f"(mode {mode:04o}): run chmod 600" in line
+    as_json = focus("config", "check", "--json", env={"FOCUS_CONFIG": str(config)})
+    checked = json.loads(as_json.stdout)
+    assert checked["ok"] is True and len(checked["warnings"]) == 1
+    assert "chmod 600" in checked["warnings"][0]
+    for proc in (
+        focus("config", "check", env={"FOCUS_CONFIG": str(config), "FOCUS_DEBUG": "1"}),
+        focus("config", "check", "--json", env={"FOCUS_CONFIG": str(config)}),
+    ):
+        assert_clean(proc, secret_forms(password, r2_secret), mode)
+
+
+def test_config_check_is_quiet_for_a_private_file_or_one_without_secrets(tmp_path: Path) -> None:
+    focus = make_focus(tmp_path / "cli")
+    private = write_config(tmp_path / "private.toml", "pw-" + secrets.token_hex(8), "k" * 40, 0o600)
+    public = tmp_path / "public.toml"
+    public.write_text(
+        '[sync]\nurl = "postgresql://alice@db.example/focus"\n[timer]\nfocus_minutes = 30\n'
+    )
+    public.chmod(0o644)
+    for config in (private, public):
+        proc = focus("config", "check", env={"FOCUS_CONFIG": str(config)})
+        assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+        checked = json.loads(
+            focus("config", "check", "--json", env={"FOCUS_CONFIG": str(config)}).stdout
+        )
+        assert "warnings" not in checked
+
+
+# -- R2 ---------------------------------------------------------------------------------------
+
+
+def make_wav(path: Path) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(bytes([7, 1]) * 8000)
+    return path
+
+
+@pytest.fixture
+def failing_s3(s3_url: str) -> Iterator[Proxy]:
+    """A proxy in front of moto whose answers the test sets (status and error code)."""
+    from http.server import ThreadingHTTPServer
+
+    from tests.r2.conftest import _handler
+
+    p = Proxy(s3_url, fail=10**6)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(p))
+    server.daemon_threads = True
+    p.url = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield p
+    server.shutdown()
+    server.server_close()
+
+
+def test_no_r2_failure_shows_the_keys(
+    tmp_path: Path, s3_url: str, failing_s3: Proxy, sync_user: dict[str, Any]
+) -> None:
+    key_id = "AKID" + secrets.token_hex(8).upper()
+    secret_key = secrets.token_urlsafe(30)
+    password = urlsplit(sync_user["sync_url"]).password or ""
+    leaks = secret_forms(key_id, secret_key, password)
+    bucket = f"sec-{uuid.uuid4().hex[:10]}"
+    admin(s3_url).create_bucket(Bucket=bucket)
+    focus = make_focus(tmp_path)
+    base = {
+        "FOCUS_SYNC_URL": sync_user["sync_url"],
+        "FOCUS_R2__BUCKET": bucket,
+        "FOCUS_R2_ACCESS_KEY_ID": key_id,
+        "FOCUS_R2_SECRET_ACCESS_KEY": secret_key,
+    }
+    make_wav(focus.home / "tone.wav")
+    added = focus("tracks", "add", "tone.wav", env=base)
+    assert added.returncode == 0, added.stderr
+    cases = {
+        "refused port": {"FOCUS_R2__ENDPOINT_URL": f"http://127.0.0.1:{closed_port()}"},
+        "no such bucket": {"FOCUS_R2__ENDPOINT_URL": s3_url, "FOCUS_R2__BUCKET": "sec-missing"},
+    }
+    answers = ((403, "SignatureDoesNotMatch"), (403, "InvalidAccessKeyId"), (503, "SlowDown"))
+    for status, code in answers:
+        cases[f"{status} {code}"] = {
+            "FOCUS_R2__ENDPOINT_URL": failing_s3.url,
+            f"_{code}": str(status),
+        }
+    for name, env in cases.items():
+        for key, value in list(env.items()):
+            if key.startswith("_"):
+                failing_s3.code, failing_s3.status = key[1:], int(value)
+                del env[key]
+        runs = [(["tracks", "upload"], DEBUG[1]), (["tracks", "upload", "--json"], DEBUG[0])]
+        for args, debug in runs:
+            proc = focus(*args, env=base | env | debug, timeout=120)
+            assert_clean(proc, leaks, (name, args, debug))
+            assert proc.returncode != 0, (name, proc.stdout, proc.stderr)
+    proc = focus("tracks", "list", "--json", env=base)
+    assert "failed" in proc.stdout or "error" in proc.stdout, proc.stdout
+    assert_clean(proc, leaks, "tracks list")
+    # The failure recorded on the track (shown by `tracks list`, synced) is clean too.
+    assert_files_clean(focus.home.parent, leaks)
+    # And once it works, the success says nothing secret either.
+    proc = focus("tracks", "upload", "--json", env=base | {"FOCUS_R2__ENDPOINT_URL": s3_url})
+    assert proc.returncode == 0, proc.stderr
+    assert_clean(proc, leaks, "uploaded")
+    os.remove(focus.home / "tone.wav")
