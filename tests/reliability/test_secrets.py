@@ -29,7 +29,7 @@ from tests.r2.conftest import Proxy, admin
 
 pytestmark = pytest.mark.postgres
 
-DEBUG = ({}, {"FOCUS_DEBUG": "1"})
+DEBUG: tuple[dict[str, str], ...] = ({}, {"FOCUS_DEBUG": "1"})
 
 
 def closed_port() -> int:
