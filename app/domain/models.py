@@ -143,6 +143,9 @@ class Bucket:
     focused_seconds: int = 0
     xp: int = 0
     coins: int = 0
+    too_short: int = 0
+    """Focus sessions completed in under a minute, apart from `completed` (the stats read
+    model counts them so; they earn nothing and keep no streak). Never stored."""
 
     def __add__(self, other: Bucket) -> Bucket:
         return Bucket(
@@ -152,6 +155,7 @@ class Bucket:
             self.focused_seconds + other.focused_seconds,
             self.xp + other.xp,
             self.coins + other.coins,
+            self.too_short + other.too_short,
         )
 
     @property
