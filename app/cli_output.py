@@ -167,10 +167,11 @@ def _bucket_line(name: str, focus: Bucket, every: Bucket) -> str:
     rate = focus.completion_rate
     rate_text = f", {rate:.0%} completed" if rate is not None else ""
     breaks = every.completed - focus.completed
+    short = f", {focus.too_short} too short to count" if focus.too_short else ""
     return (
-        f"{name:9} {focus.completed} focus completed, {focus.abandoned} abandoned, "
+        f"{name:9} {focus.completed} focus completed{short}, {focus.abandoned} abandoned, "
         f"{focus.expired} expired{rate_text} · {minutes(focus.focused_seconds)} focused · "
-        f"{breaks} break{'s' if breaks != 1 else ''} · {every.xp} xp"
+        f"{plural(breaks, 'break')} · {every.xp} xp"
     )
 
 

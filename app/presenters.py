@@ -96,6 +96,7 @@ def bucket_dict(b: Bucket) -> dict[str, Any]:
     rate = b.completion_rate
     return {
         "completed": b.completed,
+        "too_short": b.too_short,
         "abandoned": b.abandoned,
         "expired": b.expired,
         "focused_seconds": b.focused_seconds,

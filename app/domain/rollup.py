@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 
 from app.domain.models import Bucket, Mode, Session, Status
+
+SHORT = timedelta(minutes=1)
+"""A focus session completed in less is too short to count (it earns nothing)."""
+SHORT_DIM = "short"
+"""The dimension counting them: key "" for all time, else the local day they ended."""
 
 
 def local_day(instant: datetime, zone: tzinfo) -> date:
@@ -38,4 +43,9 @@ def rollup_entries(session: Session, zone: tzinfo) -> list[tuple[str, str, str, 
     rows.extend(("tag", tag, mode, bucket) for tag in session.tags)
     if session.status is Status.ABANDONED:
         rows.append(("reason", session.abandon_reason or "(no reason)", mode, bucket))
+    if counts_focus and session.focused < SHORT:
+        # Too short to count: kept apart (all time, and by day) for the stats to subtract.
+        short = Bucket(completed=1)
+        day = local_day(ended, zone).isoformat()
+        rows.extend([(SHORT_DIM, "", mode, short), (SHORT_DIM, day, mode, short)])
     return rows

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import date, timedelta
 
 from app.domain.errors import UsageError
 from app.domain.models import Bucket, HistoryPage, Mode, Session, Stats, Status
 from app.domain.rewards import level_for, streak_from_runs, suggest_next_mode
+from app.domain.rollup import SHORT_DIM
 from app.services.cursors import decode_cursor, encode_cursor
 from app.services.sessions import SessionFlows
 
@@ -70,22 +72,46 @@ class Reads(SessionFlows):
                 by_day[day] = by_day.get(day, Bucket()) + row.counts
         by_mode = await self.repo.totals_by_mode()
         total = sum(by_mode.values(), Bucket())
-        reasons = await self.repo.top("reason", 10)
+        # Focus sessions completed in under a minute count apart from the completed ones
+        # (and out of the completion rate): they earned nothing and keep no streak.
+        short_all, short_by_day = 0, {}
+        for row in await self.repo.rollups(SHORT_DIM):
+            if row.key:
+                short_by_day[date.fromisoformat(row.key)] = row.counts.completed
+            else:
+                short_all = row.counts.completed
+        short_week = sum(n for d, n in short_by_day.items() if week_start <= d <= today)
+        short_today = short_by_day.get(today, 0)
         return Stats(
-            total=total,
-            focus=by_mode.get(Mode.FOCUS, Bucket()),
-            today=today_b,
-            week=week_b,
-            today_focus=today_f,
-            week_focus=week_f,
-            by_day=by_day,
+            total=_apart(total, short_all),
+            focus=_apart(by_mode.get(Mode.FOCUS, Bucket()), short_all),
+            today=_apart(today_b, short_today),
+            week=_apart(week_b, short_week),
+            today_focus=_apart(today_f, short_today),
+            week_focus=_apart(week_f, short_week),
+            by_day={d: _apart(b, short_by_day.get(d, 0)) for d, b in by_day.items()},
             by_task=await self.repo.top("task", 10),
             by_tag=await self.repo.top("tag", 10),
-            abandon_reasons=[(k, b.abandoned) for k, b in reasons],
+            abandon_reasons=await self._abandon_reasons(10),
             level=level_for(total.xp),
             streak=streak_from_runs(*await self.repo.focus_day_runs(), today, self.repo.zone),
             coins=total.coins,
         )
+
+    async def _abandon_reasons(self, limit: int) -> list[tuple[str, int]]:
+        """Abandon reasons, most frequent first, grouped regardless of case ("meeting" and
+        "Meeting" are one), each shown in its most frequent spelling."""
+        groups: dict[str, dict[str, int]] = {}
+        for row in await self.repo.rollups("reason"):
+            spellings = groups.setdefault(row.key.casefold(), {})
+            spellings[row.key] = spellings.get(row.key, 0) + row.counts.abandoned
+        ranked = [
+            (max(spellings, key=lambda k: (spellings[k], k)), sum(spellings.values()))
+            for spellings in groups.values()
+        ]
+        ranked = [(k, n) for k, n in ranked if n > 0]
+        ranked.sort(key=lambda item: (-item[1], item[0].casefold()))
+        return ranked[:limit]
 
     async def suggest_next(self, finished: Session) -> Mode:
         """The mode to offer after `finished`: a long break every Nth completed focus."""
@@ -100,3 +126,10 @@ class Reads(SessionFlows):
             if s.mode is Mode.FOCUS:
                 done += 1
         return suggest_next_mode(Mode.FOCUS, done, self.rules.long_break_every)
+
+
+def _apart(bucket: Bucket, too_short: int) -> Bucket:
+    """`bucket` with its focus sessions too short to count moved out of `completed`."""
+    if not too_short:
+        return bucket
+    return replace(bucket, completed=bucket.completed - too_short, too_short=too_short)

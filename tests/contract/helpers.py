@@ -73,7 +73,7 @@ async def recount(repo: SqlRepository, zone: tzinfo) -> dict[tuple[str, str, str
 async def cached(repo: SqlRepository) -> dict[tuple[str, str, str], Bucket]:
     """The stats cache as stored."""
     out: dict[tuple[str, str, str], Bucket] = {}
-    for dim in ("all", "day", "task", "tag", "reason"):
+    for dim in ("all", "day", "task", "tag", "reason", "short"):
         for row in await repo.rollups(dim):
             out[(row.dim, row.key, row.mode.value)] = row.counts
     return out

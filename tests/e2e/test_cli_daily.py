@@ -154,3 +154,30 @@ def test_an_empty_filtered_page_says_so(focus: Focus) -> None:
     proc = focus("history", "--status", "expired")
     assert proc.stdout == "No sessions match these filters.\n"
     assert focus("history", "--mode", "long_break").stdout == "No sessions match these filters.\n"
+
+
+# -- stats ------------------------------------------------------------------------------
+
+
+def test_stats_count_sub_minute_focus_apart_and_group_reasons_regardless_of_case(
+    focus: Focus,
+) -> None:
+    focus.json("start", "--minutes", "25")
+    done = focus("complete")
+    assert "(under a minute: too short to count, no reward)" in done.stdout
+    for reason in ("meeting", "Meeting", "call"):
+        focus.json("start", "--minutes", "25")
+        assert focus("abandon", "--reason", reason).returncode == 0
+    data = focus.json("stats")
+    for key in ("today_focus", "week_focus", "focus"):
+        assert (data[key]["completed"], data[key]["too_short"], data[key]["abandoned"]) == (
+            0,
+            1,
+            3,
+        )
+        assert data[key]["completion_rate"] == 0.0
+    assert data["abandon_reasons"][0] == {"reason": "meeting", "count": 2}
+    text = focus("stats").stdout
+    assert "Today     0 focus completed, 1 too short to count, 3 abandoned" in text
+    assert "Abandoned: meeting (2), call (1)" in text
+    assert "0 coins" in text and "Streak 0 days" in text
