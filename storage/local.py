@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from app.domain.errors import ReadOnlyError, StorageError
 from storage.filing import rebuild_rollups, settle_zone, zone_name
 from storage.migrations import HEAD
+from storage.outbox import set_meta
 from storage.repository import Identity
 from storage.sql import Conn, SqlRepository
 from storage.sqlite import SyncConn, backup, inspect_file, open_conn, shown
@@ -150,10 +151,35 @@ async def open_repository(
             values = await _init_meta(repo, zone)
             repo.identity = _identity(values) or repo.identity
         await settle_zone(repo, _stored_zone(values), zone, zone_configured)
+        if not readonly and values.get("rollup_rules") != ROLLUP_RULES:
+            await _recount_once(repo)
     except BaseException:
         await conn.close()
         raise
     return repo
+
+
+ROLLUP_RULES = "2"
+"""The rules the stats cache of a file is counted by (`app.domain.rollup`); 2 keeps focus
+sessions completed in under a minute apart. A file counted by older rules is recounted
+once, by its first write open, if any such session is not counted apart yet."""
+
+_SHORT_UNCOUNTED = (
+    "SELECT (SELECT count(*) FROM sessions WHERE user_id = :uid AND mode = 'focus' "
+    "AND status = 'completed' AND focused_us < 60000000) <> coalesce((SELECT completed "
+    "FROM rollups WHERE user_id = :uid AND dim = 'short' AND key = '' AND mode = 'focus'), 0)"
+)
+
+
+async def _recount_once(repo: SqlRepository) -> None:
+    async with repo.transaction() as tx:
+        found = await tx.conn.fetch("SELECT value FROM meta WHERE key = 'rollup_rules'")
+        if not found or found[0][0] != ROLLUP_RULES:
+            uid = {"uid": tx.conn.value(repo.identity.user_id)}
+            if (await tx.conn.fetch(_SHORT_UNCOUNTED, uid))[0][0]:
+                await rebuild_rollups(tx)
+            await set_meta(tx.conn, "rollup_rules", ROLLUP_RULES)
+        await tx.commit()
 
 
 def _writable(path: Path) -> bool:
@@ -166,6 +192,7 @@ async def _init_meta(repo: SqlRepository, zone: tzinfo) -> dict[str, str]:
         "user_id": str(uuid.uuid4()),
         "client_id": str(uuid.uuid4()),
         "rollup_tz": zone_name(zone),
+        "rollup_rules": ROLLUP_RULES,
     }
     async with repo.transaction() as tx:
         for key, value in fresh.items():
