@@ -129,7 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="T",
         help="a tag; repeat or separate with commas",
     )
-    p.add_argument("--force", action="store_true", help="abandon an open session first")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="abandon an open session first (says which: task, mode, start time)",
+    )
     p = add(
         "edit",
         "set or change the open session's task title and tags (running or paused)",
@@ -152,13 +156,37 @@ def build_parser() -> argparse.ArgumentParser:
     add("complete", "complete the open session now (rewards the time actually focused)")
     p = add("abandon", "abandon the open session (no reward)")
     p.add_argument("--reason", type=text, metavar="TEXT", help="why, for your stats")
-    add("status", "show the open session and its remaining time")
-    p = add("history", "list sessions, newest first, a page at a time")
+    add(
+        "status",
+        "show the open session and its remaining time; once, what became of the last session "
+        "if it ended while you were away (completed with its reward, or expired)",
+    )
+    p = add(
+        "history",
+        "list sessions, newest first, a page at a time (abandon reasons after the task); "
+        "the More: line is the command for the next page of the same query",
+    )
     p.add_argument("--limit", type=_limit, default=25, metavar="N", help="page size (1-1000)")
     p.add_argument("--before", type=text, metavar="CURSOR", help="next_cursor of the previous page")
-    p.add_argument("--status", choices=[s.value for s in Status], action="append", default=[])
-    p.add_argument("--mode", choices=MODES, action="append", default=[])
-    p = add("stats", "totals, today, this week, level, streaks, top tasks and tags")
+    p.add_argument(
+        "--status",
+        choices=[s.value for s in Status],
+        action="append",
+        default=[],
+        help="only sessions with this status (repeat for several)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        action="append",
+        default=[],
+        help="only sessions of this mode (repeat for several)",
+    )
+    p = add(
+        "stats",
+        "totals, today, this week, level, streaks, top tasks and tags, abandon reasons; focus "
+        "sessions completed in under a minute count apart (too short to count)",
+    )
     p.add_argument("--days", type=_limit, default=30, metavar="N", help="days in by_day")
     p = add("export", "export all sessions as CSV or JSON")
     p.add_argument(
