@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import tzinfo
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Label, Select
+from textual.widgets import Label, Select, Static
 
 from app.clock import FakeClock
 from app.domain.models import Mode, Session, Status
+from app.services import FocusService
 from app.tui.app import FocusApp
 from app.tui.screens.history import PAGE_SIZE, HistoryScreen
+from app.tui.screens.session_details import SessionDetails
 from app.tui.screens.stats import StatsScreen
 from app.tui.screens.timer import TimerScreen
-from app.tui.widgets.history_table import COLUMNS, HistoryTable
+from app.tui.widgets.history_table import HistoryTable
 from tests.conftest import START
 from tests.tui.conftest import AppFactory
 from tests.tui.helpers import (
     cell_text,
     finish_elsewhere,
     prefill,
+    rich_text,
     run_clock,
     service_of,
     settle,
@@ -30,8 +33,7 @@ from tests.tui.helpers import (
     toasts,
 )
 
-WIDTH = {key: width for key, _, width in COLUMNS}
-SHORT = {Mode.FOCUS: "focus", Mode.SHORT_BREAK: "short", Mode.LONG_BREAK: "long"}
+BREAK = {Mode.SHORT_BREAK: "Short break", Mode.LONG_BREAK: "Long break"}
 
 
 @pytest.fixture
@@ -40,18 +42,24 @@ async def filled(db_path: Path, clock: FakeClock) -> None:
     await prefill(db_path, clock, days=45)
 
 
-def clip(text: str, width: int) -> str:
-    """Text too long for its column is cut to the width, ending in an ellipsis."""
-    return text if len(text) <= width else text[: width - 1] + "…"
+def expected_task(s: Session) -> str:
+    """The Task cell: the title (a break or an untitled focus says what it was), the tags,
+    and why an abandoned session was given up."""
+    what = (s.task_title or "Focus") if s.mode is Mode.FOCUS else BREAK[s.mode]
+    if s.mode is not Mode.FOCUS and s.task_title:
+        what += f" · {s.task_title}"
+    if s.status is Status.ABANDONED and s.abandon_reason:
+        what += f"  — {s.abandon_reason}"
+    if s.tags:
+        what += "  " + " ".join(f"#{t}" for t in s.tags)
+    return what
 
 
 def expected_row(s: Session, zone: tzinfo, this_year: int = START.year) -> list[str]:
     started = s.started_at.astimezone(zone)
     return [
         started.strftime("%d %b %H:%M" if started.year == this_year else "%d %b %Y"),
-        SHORT[s.mode],
-        clip(s.task_title or "-", WIDTH["task"]),
-        clip(" ".join(f"#{t}" for t in s.tags), WIDTH["tags"]),
+        expected_task(s),
         s.status.value,
         str(int(s.focused.total_seconds()) // 60),
         str(s.xp_awarded),
@@ -113,15 +121,19 @@ async def test_h_opens_the_sessions_newest_first(
         service = service_of(app)
         stored = await stored_sessions(service)
         assert [c.label.plain for c in table.columns.values()] == [
-            "When", "Mode", "Task", "Tags", "Status", "Min", "XP", "Coins"
+            "When", "Task", "Status", "Min", "XP", "Coins"
         ]  # fmt: skip
         assert ids_of(table) == [str(s.id) for s in stored[:PAGE_SIZE]]
         assert rows_of(table) == [expected_row(s, service.zone) for s in stored[:PAGE_SIZE]]
 
         first = rows_of(table)[0]
-        assert (first[1], first[4]) == ("focus", "active")
-        shown = {row[4] for row in rows_of(table)} | {row[1] for row in rows_of(table)}
-        assert {"completed", "abandoned", "short"} <= shown, "the page covers every kind"
+        assert first[2] == "active"
+        assert first[1] == "Focus", "an untitled focus session says what it was"
+        shown = {row[2] for row in rows_of(table)} | {row[1] for row in rows_of(table)}
+        assert {"completed", "abandoned", "Short break"} <= shown, "the page covers every kind"
+        reasons = [row[1] for row in rows_of(table) if row[2] == "abandoned"]
+        assert reasons
+        assert all(("— phone call  #" in r or "— meeting ran over  #" in r) for r in reasons)
         assert not toasts(app)
 
 
@@ -255,7 +267,7 @@ async def test_a_filter_chosen_with_the_keyboard_and_cleared_again(
         await pilot.press("enter", "down", "down", "enter")  # any, Focus, Short break
         await settle(pilot)
         assert app.screen.query_one("#mode", Select).value is Mode.SHORT_BREAK
-        assert {row[1] for row in rows_of(table)} == {"short"}
+        assert {row[1] for row in rows_of(table)} == {"Short break"}
         assert table.row_count == PAGE_SIZE, "a filtered view loads a page at a time too"
 
         await pilot.press("enter", "up", "up", "enter")  # back to any
@@ -287,7 +299,7 @@ async def test_r_reloads_what_another_process_wrote(
         await settle(pilot)
         assert isinstance(app.screen, HistoryScreen)
         rows = rows_of(table_of(app))
-        assert [(row[2], row[4]) for row in rows] == [("From the CLI", "completed")]
+        assert [(row[1], row[2]) for row in rows] == [("From the CLI", "completed")]
         assert count_text(app) == "1 session"
         assert not app.screen.has_class("-empty")
 
@@ -341,3 +353,112 @@ async def test_keys_move_between_the_screens(app_factory: AppFactory) -> None:
         assert isinstance(app.screen, TimerScreen)
         assert len(app.screen_stack) == 1
         assert not toasts(app)
+
+
+def details_of(app: FocusApp) -> dict[str, str]:
+    """The details view as the user reads it: label -> value."""
+    screen = app.screen
+    assert isinstance(screen, SessionDetails)
+    text = rich_text(screen.query_one("#details", Static).content, width=100)
+    rows = {}
+    for line in text.splitlines():
+        if line.strip():
+            label, _, value = line.strip().partition("  ")
+            rows[label] = value.strip()
+    return rows
+
+
+def local(instant: datetime | None, service: FocusService) -> str:
+    assert instant is not None
+    return instant.astimezone(service.zone).strftime("%a %d %b %Y %H:%M:%S")
+
+
+async def test_enter_shows_an_abandoned_sessions_details_and_esc_comes_back(
+    app_factory: AppFactory, filled: None
+) -> None:
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await open_history(pilot)
+        service = service_of(app)
+        stored = await stored_sessions(service)
+        at = next(i for i, s in enumerate(stored) if s.status is Status.ABANDONED)
+        gave_up = stored[at]
+        await pilot.press(*["down"] * at)
+        await pilot.press("enter")
+        await settle(pilot)
+
+        details = details_of(app)
+        assert details["Task"] == gave_up.task_title
+        assert details["Tags"] == " ".join(f"#{t}" for t in gave_up.tags)
+        assert details["Status"] == "abandoned"
+        assert details["Started"] == local(gave_up.started_at, service)
+        assert details["Abandoned"] == local(gave_up.abandoned_at, service)
+        assert details["Reason"] == gave_up.abandon_reason
+        assert details["Focused"] == "7m"
+        assert details["Reward"] == "none"
+        assert details["Paused"] == "never"
+
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, HistoryScreen)
+        assert table.cursor_row == at, "back on the same row"
+
+
+async def test_details_of_a_completed_session_show_its_reward(
+    app_factory: AppFactory, filled: None
+) -> None:
+    app = app_factory()
+    async with app.run_test(size=(60, 20)) as pilot:
+        await open_history(pilot)
+        stored = await stored_sessions(service_of(app))
+        await pilot.press("enter")
+        await settle(pilot)
+        first = stored[0]
+        assert first.mode is Mode.SHORT_BREAK and first.status is Status.COMPLETED
+        details = details_of(app)
+        assert details["Mode"] == "Short break"
+        assert details["Completed"] == local(first.completed_at, service_of(app))
+        assert details["Reward"] == f"+{first.xp_awarded} xp, +{first.coins_awarded} coins"
+        assert details["Focused"] == "5m"
+        assert "Reason" not in details, "only an abandoned session has a reason"
+
+
+async def test_details_of_a_paused_extended_session_as_it_is_now(
+    app_factory: AppFactory, clock: FakeClock
+) -> None:
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        service = service_of(app)
+        await service.start(Mode.FOCUS, task="Plan the week", tags=["plan"])
+        clock.advance(minutes=3)
+        await service.pause()
+        clock.advance(minutes=2)
+        await service.resume()
+        clock.advance(seconds=30)
+        await service.extend(5)
+        await service.pause()
+        paused_at = clock.now()
+        clock.advance(minutes=1)
+        table = await open_history(pilot)
+        assert table.row_count == 1
+        await pilot.press("enter")
+        await settle(pilot)
+
+        details = details_of(app)
+        assert details["Status"] == "paused"
+        assert details["Extended"] == "+5m (asks for 30m in all)"
+        assert details["Paused"] == "2 times, 2m in all"
+        assert details["Paused since"] == f"{local(paused_at, service)} (26:30 left)"
+        assert details["Focused so far"] == "3m 30s"
+        assert details["Reward"] == "none"
+
+        # r reads the session again: resumed elsewhere, it now has an end.
+        await service.resume()
+        await pilot.press("r")
+        await settle(pilot)
+        details = details_of(app)
+        assert details["Status"] == "active"
+        assert details["Paused"] == "2 times, 3m in all"
+        assert details["Ends at"] == local(clock.now() + timedelta(minutes=26, seconds=30), service)
+        assert "Paused since" not in details

@@ -16,6 +16,7 @@ from app.domain.models import Bucket, Mode, Status
 from app.services import FocusService
 from app.tui.screens.stats import HEATMAP_DAYS, StatsScreen
 from app.tui.widgets.charts import DayBars, YearHeatmap
+from app.tui.widgets.summary import LevelLine
 from tests.tui.conftest import AppFactory
 from tests.tui.helpers import (
     finish_elsewhere,
@@ -101,14 +102,17 @@ async def test_g_opens_the_numbers_the_service_computes(
         ]
 
         level = stats.level
-        line = screen.query_one("#level-line", Static).content
-        assert isinstance(line, Text)
-        assert line.plain.startswith(f"Level {level.level}  ")
-        assert line.plain.endswith(
-            f"  {level.total_xp} / {level.next_level_xp} xp · {stats.coins} coins"
-        )
+        widget = screen.query_one(LevelLine)
+        line = widget.render()
+        head = f"Level {level.level}  "
+        tail = f"  {level.total_xp} / {level.next_level_xp} xp · {stats.coins} coins"
+        assert line.plain.startswith(head)
+        assert line.plain.endswith(tail)
+        bar = line.plain.count("━")
+        assert bar == min(40, widget.size.width - len(head) - len(tail)), "the meter fills the line"
+        assert len(line.plain) <= widget.size.width
         filled_bar = [line.plain[s.start : s.end] for s in line.spans if s.style == "bold"][-1]
-        assert filled_bar == "━" * round(level.progress * 30)
+        assert filled_bar == "━" * round(level.progress * bar)
         assert not toasts(app)
 
 
@@ -152,14 +156,16 @@ async def test_the_chart_shows_each_of_the_last_30_days(
         assert values == [from_sessions.get(day, 0) for day in days]
         assert 0 in values and max(values) > 0, "the window has empty and busy days"
 
+        count, step, _ = bars.layout_for(bars.size.width)
+        assert (count, step) == (30, 2), "at 80 columns: every day, a gap between bars"
         lines = bars.render().plain.splitlines()
         peak, axis = lines[0].split("│")[0], lines[-2]
         assert peak.strip() == str(max(values))
         left = axis.index("└") + 1
         bottom = lines[-3][left:]
-        assert [bottom[2 * i] != " " for i in range(30)] == [v > 0 for v in values]
+        assert [bottom[step * i] != " " for i in range(30)] == [v > 0 for v in values]
         top = lines[0][left:]
-        assert [top[2 * i] == "█" for i in range(30)] == [v == max(values) for v in values]
+        assert [top[step * i] == "█" for i in range(30)] == [v == max(values) for v in values]
         assert lines[-1].rstrip().endswith(today.strftime("%d %b"))
 
 

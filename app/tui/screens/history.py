@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Footer, Label, Select
+from textual.widgets import DataTable, Footer, Label, Select
 
 from app.domain.models import Mode, Status
 from app.tui.errors import report
 from app.tui.screens.reading import ReadingScreen
+from app.tui.screens.session_details import SessionDetails
 from app.tui.text import MODE_ORDER, MODE_TITLES
 from app.tui.widgets.history_table import HistoryTable
 from app.tui.widgets.sync_header import SyncHeader
@@ -94,6 +95,14 @@ class HistoryScreen(ReadingScreen):
     def _near_end(self) -> None:
         if not (self.exhausted or self.fetching):
             self.load_page()
+
+    @on(DataTable.RowSelected)
+    def _open_details(self, event: DataTable.RowSelected) -> None:
+        session = self.query_one(HistoryTable).sessions.get(str(event.row_key.value))
+        if session is not None:
+            self.app.push_screen(
+                SessionDetails(session, self.service, self.service.zone, self.service.clock)
+            )
 
     @on(Select.Changed)
     def _filtered(self) -> None:

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, ClassVar
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from app.tui.widgets.layout import HEIGHT_BREAKPOINTS, WIDTH_BREAKPOINTS
+
 if TYPE_CHECKING:
     from app.services import FocusService
 
@@ -18,6 +20,10 @@ class ReadingScreen(Screen[None]):
         Binding("escape", "app.pop_screen", "Back", id="back"),
         Binding("r", "reload", "Reload", id="reload"),
     ]
+
+    # Size classes (-narrow, -wide, -short, -tall) that app.tcss lays the screen out by.
+    HORIZONTAL_BREAKPOINTS = WIDTH_BREAKPOINTS
+    VERTICAL_BREAKPOINTS = HEIGHT_BREAKPOINTS
 
     def __init__(self, service: FocusService) -> None:
         super().__init__()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
@@ -20,11 +19,8 @@ from app.tui.errors import report
 from app.tui.screens.reading import ReadingScreen
 from app.tui.text import MODE_TITLES, minutes_text, rate_text
 from app.tui.widgets.charts import DayBars, YearHeatmap
-from app.tui.widgets.summary import meter, plural
+from app.tui.widgets.summary import LevelLine, plural
 from app.tui.widgets.sync_header import SyncHeader
-
-if TYPE_CHECKING:
-    pass
 
 HEATMAP_DAYS = 7 * 53
 
@@ -58,7 +54,7 @@ class StatsScreen(ReadingScreen):
             with Horizontal(id="stat-cards"):
                 for key in ("today", "week", "all", "streak"):
                     yield Static("…\n\n", id=f"card-{key}", classes="card")
-            yield Static("", id="level-line")
+            yield LevelLine(id="level-line")
             yield Static("", id="open-line")
             yield DayBars(id="bars")
             yield YearHeatmap(id="heatmap")
@@ -116,14 +112,8 @@ class StatsScreen(ReadingScreen):
             f"{plural(streak.current, 'day')} now\nbest {plural(streak.longest, 'day')}\n"
             f"last {last}"
         )
-        level = stats.level
-        self.query_one("#level-line", Static).update(
-            Text.assemble(
-                (f"Level {level.level}  ", "bold"),
-                meter(level.progress, 30),
-                f"  {level.total_xp} / {level.next_level_xp} xp · {stats.coins} coins",
-            )
-        )
+        line = self.query_one(LevelLine)
+        line.level, line.coins = stats.level, stats.coins
         minutes = {day: b.focused_seconds // 60 for day, b in stats.by_day.items()}
         bars = self.query_one(DayBars)
         bars.minutes, bars.today = minutes, today

@@ -22,18 +22,33 @@ class DayBars(Widget):
     today: reactive[date | None] = reactive(None)
     days: reactive[int] = reactive(30)
 
+    def layout_for(self, width: int) -> tuple[int, int, int]:
+        """(days shown, columns per day, label width) in `width` columns: a gap between bars
+        when it fits, wider bars when there is room, and only the latest days when even one
+        column a day would not fit."""
+        label_w = len(str(self.peak())) + 1
+        room = max(1, width - label_w)
+        return min(self.days, room), max(1, min(4, room // self.days)), label_w
+
+    def peak(self) -> int:
+        """The most minutes on one day of the window (the chart's scale)."""
+        assert self.today is not None
+        return max(self.minutes.get(self.today - timedelta(days=n), 0) for n in range(self.days))
+
     def render(self) -> Text:
         if self.today is None:
             return Text("loading…", style="dim")
         rows = max(2, self.size.height - 2)  # the axis and the date labels take two
-        days = [self.today - timedelta(days=n) for n in range(self.days - 1, -1, -1)]
+        count, step, label_w = self.layout_for(self.size.width or 2 * self.days + 5)
+        days = [self.today - timedelta(days=n) for n in range(count - 1, -1, -1)]
         values = [self.minutes.get(day, 0) for day in days]
-        peak = max(values, default=0)
-        label_w = len(str(peak)) + 1
+        peak = self.peak()
         bar = self.get_component_rich_style("daybars--bar")
         now = self.get_component_rich_style("daybars--today")
         axis = self.get_component_rich_style("daybars--axis")
         scale = peak / rows if peak else 1.0
+        width = max(1, step - 1) if step > 1 else 1
+        gap = " " * (step - width)
         out = Text(no_wrap=True, overflow="crop")
         for row in range(rows, 0, -1):
             label = f"{peak}" if row == rows else ""
@@ -43,14 +58,14 @@ class DayBars(Widget):
                 block = BLOCKS[min(8, max(0, eighths))]
                 if value and row == 1 and eighths <= 0:
                     block = BLOCKS[1]  # any focus at all shows as a sliver
-                out.append(block, now if index == len(values) - 1 else bar)
-                out.append(" ")
+                out.append(block * width, now if index == len(values) - 1 else bar)
+                out.append(gap)
             out.append("\n")
-        out.append(" " * (label_w - 1) + "└" + "─" * (2 * len(values)) + "\n", axis)
-        ticks = [" "] * (2 * len(values) + label_w)
+        out.append(" " * (label_w - 1) + "└" + "─" * (step * len(values)) + "\n", axis)
+        ticks = [" "] * (step * len(values) + label_w)
         for index in range(len(values) - 1, -1, -7):
             text = days[index].strftime("%d %b")
-            start = label_w + 2 * index - len(text) + 1
+            start = label_w + step * index + width - len(text)
             if start >= label_w:
                 ticks[start : start + len(text)] = list(text)
         out.append("".join(ticks).rstrip(), axis)

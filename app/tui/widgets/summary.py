@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.reactive import reactive
+from textual.widget import Widget
 from textual.widgets import Static
 
 from app.domain.models import Level, Stats
@@ -20,7 +21,7 @@ def meter(fraction: float, width: int) -> Text:
 
 
 CARD_WIDTH = 16
-"""Columns inside a card: a third of the 60-column summary, less border and padding."""
+"""Columns inside a card before it is laid out: a third of a 60-column summary."""
 
 
 def level_lines(level: Level, width: int = CARD_WIDTH) -> Text:
@@ -31,6 +32,42 @@ def level_lines(level: Level, width: int = CARD_WIDTH) -> Text:
 
 def plural(count: int, word: str) -> str:
     return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+LEVEL_METER = (10, 40)
+"""The level line's meter: never narrower or wider than this."""
+
+
+def level_line(level: Level, coins: int, width: int) -> Text:
+    """`Level 5  ━━━━━━━━  2180 / 2500 xp · 400 coins` in at most `width` columns: the meter
+    takes what the words leave; when even a short meter would not fit, the words get shorter."""
+    head = f"Level {level.level}  "
+    tails = (
+        f"  {level.total_xp} / {level.next_level_xp} xp · {plural(coins, 'coin')}",
+        f"  {level.total_xp}/{level.next_level_xp} xp · {coins}c",
+        f"  {level.total_xp}/{level.next_level_xp}",
+    )
+    low, high = LEVEL_METER
+    for tail in tails:
+        room = width - len(head) - len(tail)
+        if room >= low or tail is tails[-1]:
+            bar = max(3, min(high, room))
+            return Text.assemble((head, "bold"), meter(level.progress, bar), tail)
+    raise AssertionError("unreachable")
+
+
+class LevelLine(Widget):
+    """The stats screen's level line, redrawn to its width."""
+
+    DEFAULT_CSS = "LevelLine { height: 1; }"
+
+    level: reactive[Level | None] = reactive(None)
+    coins: reactive[int] = reactive(0)
+
+    def render(self) -> Text:
+        if self.level is None:
+            return Text("")
+        return level_line(self.level, self.coins, self.size.width or 80)
 
 
 class Summary(Horizontal):
@@ -62,8 +99,20 @@ class Summary(Horizontal):
         level.border_title = f"Level {stats.level.level}"
         # On the border: "2180 xp · 400 coins" would wrap and push the bar out of the card.
         level.border_subtitle = plural(stats.coins, "coin")
-        level.update(Text.assemble(f"{stats.level.total_xp} xp\n", level_lines(stats.level)))
+        self._show_level()
         streak = self.query_one("#streak-card", Static)
         streak.update(
             f"{plural(stats.streak.current, 'day')}\nbest {plural(stats.streak.longest, 'day')}"
         )
+
+    def on_resize(self) -> None:
+        self._show_level()
+
+    def _show_level(self) -> None:
+        """The level card's bar as wide as the card is (it grows with the screen)."""
+        if self.stats is None:
+            return
+        card = self.query_one("#level-card", Static)
+        width = card.content_region.width or CARD_WIDTH
+        level = self.stats.level
+        card.update(Text.assemble(f"{level.total_xp} xp\n", level_lines(level, width)))
