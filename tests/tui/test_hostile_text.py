@@ -65,9 +65,12 @@ async def test_hostile_titles_show_escaped_on_timer_history_and_stats(
         assert isinstance(app.screen, HistoryScreen)
         table = app.screen.query_one(HistoryTable)
         rows = [[cell_text(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
-        assert [row[2] for row in rows] == [SHOWN[:14] + "…", "[red]plain[/re…", SHOWN[:14] + "…"]
-        assert rows[1][3] == "#[b]"
-        assert rows[2][3] == "#[bold]t…"
+        # The Task cell: title, tags and the abandon reason, each shown as its characters.
+        assert [row[1] for row in rows] == [
+            SHOWN,
+            "[red]plain[/red]  #[b]",
+            f"{SHOWN}  — {SHOWN}  #[bold]t #{visible(chr(27) + '[31mred')}",
+        ]
         for row in rows:
             for cell in row:
                 assert not TERMINAL_CONTROLS.search(cell), row

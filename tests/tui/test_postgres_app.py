@@ -109,7 +109,7 @@ async def test_the_app_runs_a_session_on_postgres(
             table = app.screen.query_one(HistoryTable)
             assert [str(r.key.value) for r in table.ordered_rows] == [str(done.id)]
             row = [cell_text(c) for c in table.get_row_at(0)]
-            assert row[1:] == ["focus", "On the server", "#pg #deep", "completed", "10", "10", "2"]
+            assert row[1:] == ["On the server  #pg #deep", "completed", "10", "10", "2"]
 
             await pilot.press("g")
             await settle(pilot)
