@@ -122,6 +122,10 @@ async def _apply_sessions(
     here = await _local_sessions(tx, [s.id for s, _ in incoming])
     c = tx.conn
     changed = [(s, stamp) for s, stamp in incoming if here.get(s.id) != s]
+    # Finished sessions first: a device's old session closed and its next one opened in
+    # one push share a stamp, and the next one must not meet the old one still open here
+    # (one open session per device).
+    changed.sort(key=lambda pair: pair[0].status.is_open)
     values = [
         {k: c.value(v) for k, v in session_to_row(s).items()} | {"change_stamp": stamp}
         for s, stamp in changed
