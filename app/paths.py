@@ -11,11 +11,15 @@ import os
 import sys
 
 APP_NAME = "focus"
-_XDG = {"config": ("XDG_CONFIG_HOME", ".config"), "data": ("XDG_DATA_HOME", ".local/share")}
+_XDG = {
+    "config": ("XDG_CONFIG_HOME", ".config"),
+    "data": ("XDG_DATA_HOME", ".local/share"),
+    "state": ("XDG_STATE_HOME", ".local/state"),
+}
 
 
 def user_dir(kind: str) -> str:
-    """The user's `config` or `data` folder for Focus (not created)."""
+    """The user's `config`, `data` or `state` folder for Focus (not created)."""
     if sys.platform.startswith("linux"):
         variable, fallback = _XDG[kind]
         base = os.environ.get(variable, "").strip()
@@ -24,5 +28,9 @@ def user_dir(kind: str) -> str:
         return os.path.join(base, APP_NAME)
     import platformdirs
 
-    finder = platformdirs.user_config_dir if kind == "config" else platformdirs.user_data_dir
+    finder = {
+        "config": platformdirs.user_config_dir,
+        "data": platformdirs.user_data_dir,
+        "state": platformdirs.user_state_dir,
+    }[kind]
     return str(finder(APP_NAME))

@@ -78,6 +78,7 @@ def isolated_env(home: Path) -> dict[str, str]:
         "HOME": str(home),
         "XDG_CONFIG_HOME": str(home / ".config"),
         "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_STATE_HOME": str(home / ".local" / "state"),
         "TZ": "UTC",
         "NO_COLOR": "1",
     }
