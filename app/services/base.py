@@ -82,7 +82,7 @@ class ServiceBase:
         self.events = events
         self.state_dir: Path | None = None
         """Where this machine keeps its own values when the store is a shared server (the
-        user's data folder unless set)."""
+        user's state folder, $XDG_STATE_HOME/focus, unless set)."""
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -112,7 +112,7 @@ class ServiceBase:
     # -- what this device has told its user ------------------------------------------------
 
     def _state_file(self) -> Path:
-        folder = self.state_dir or Path(user_dir("data"))
+        folder = self.state_dir or Path(user_dir("state"))
         return folder / f"device-{self.repo.identity.client_id}.json"
 
     def _read_state(self) -> dict[str, str]:

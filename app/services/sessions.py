@@ -256,7 +256,8 @@ class SessionFlows(ServiceBase):
         a flow (complete, abandon, `start --force`) or a refusal that names it tells it.
 
         Kept per device: in the device's own `meta` table, or, on a shared server (whose
-        client may not write there), in a small file in this machine's data folder.
+        client may not write there), in a small file in this machine's state folder
+        ($XDG_STATE_HOME/focus/device-<client id>.json).
         """
         await self.settle()
         last = await self.repo.last_ended()

@@ -94,18 +94,23 @@ def finished_at(s: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(end)
 
 
-def bucket(sessions: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stats counts recounted from exported sessions (focused time: completed focus only)."""
+def bucket(sessions: list[dict[str, Any]], apart: bool = True) -> dict[str, Any]:
+    """Stats counts recounted from exported sessions (focused time: completed focus only).
+    `apart`: focus sessions completed in under a minute count apart (too short to count),
+    as the totals and days do; tasks and tags count them with the completed ones."""
     completed = [s for s in sessions if s["status"] == "completed"]
-    finished = len(completed) + sum(s["status"] in ("abandoned", "expired") for s in sessions)
+    short = [s for s in completed if s["mode"] == "focus" and s["focused_seconds"] < 60]
+    counted = len(completed) - len(short) if apart else len(completed)
+    finished = counted + sum(s["status"] in ("abandoned", "expired") for s in sessions)
     return {
-        "completed": len(completed),
+        "completed": counted,
+        "too_short": len(short) if apart else 0,
         "abandoned": sum(s["status"] == "abandoned" for s in sessions),
         "expired": sum(s["status"] == "expired" for s in sessions),
         "focused_seconds": sum(s["focused_seconds"] for s in completed if s["mode"] == "focus"),
         "xp": sum(s["xp_awarded"] for s in sessions),
         "coins": sum(s["coins_awarded"] for s in sessions),
-        "completion_rate": round(len(completed) / finished, 4) if finished else None,
+        "completion_rate": round(counted / finished, 4) if finished else None,
     }
 
 
@@ -127,10 +132,10 @@ def check_stats(stats: dict[str, Any], sessions: list[dict[str, Any]]) -> None:
         for tag in s["tags"]:
             tags[tag].append(s)
     assert {row.pop("task"): row for row in stats["by_task"]} == {
-        k: bucket(v) for k, v in tasks.items()
+        k: bucket(v, apart=False) for k, v in tasks.items()
     }
     assert {row.pop("tag"): row for row in stats["by_tag"]} == {
-        k: bucket(v) for k, v in tags.items()
+        k: bucket(v, apart=False) for k, v in tags.items()
     }
     reasons = Counter(
         s["abandon_reason"] or "(no reason)" for s in done if s["status"] == "abandoned"
@@ -210,7 +215,12 @@ def test_every_command_runs_the_session_lifecycle_on_postgres(
     assert (done["session"]["xp_awarded"], done["session"]["coins_awarded"]) == (0, 0)
     assert (done["level"], done["leveled_up"], done["total_xp"], done["streak"]) == (1, False, 0, 0)
     # The server is the shared store: nothing waits to be pushed, and it never syncs.
-    assert focus.json("status") == {"session": None, "pending_changes": 0, "last_sync_at": None}
+    assert focus.json("status") == {
+        "session": None,
+        "last_ending": None,  # completed by the user: nothing untold
+        "pending_changes": 0,
+        "last_sync_at": None,
+    }
     idle = focus("statusline")
     assert (idle.returncode, idle.stdout, idle.stderr) == (0, "", "")
 
@@ -251,7 +261,8 @@ def test_every_command_runs_the_session_lifecycle_on_postgres(
 
     stats = focus.json("stats")
     check_stats(stats, sessions)
-    assert stats["total"]["completed"] == 2 and stats["total"]["abandoned"] == 2
+    assert stats["total"]["completed"] == 1 and stats["total"]["abandoned"] == 2
+    assert stats["total"]["too_short"] == 1  # the first, completed within a minute
     assert stats["level"]["level"] == 2 and stats["streak"]["current"] == 1
 
     exported = json.loads(focus("export", "--format", "json").stdout)
@@ -269,7 +280,11 @@ def test_every_command_runs_the_session_lifecycle_on_postgres(
     assert [x["id"] for x in json.loads(target.read_text())] == [x["id"] for x in sessions]
 
     assert not focus.db.exists(), "--db names a file that the url makes irrelevant"
-    assert not (focus.home / ".local").exists(), "nothing was created in the data dir either"
+    assert not (focus.home / ".local" / "share").exists(), "nothing was created in the data dir"
+    # This machine's own state (which ending it told) is its one small file.
+    state = focus.home / ".local" / "state" / "focus"
+    files = [p.name for p in state.iterdir()]
+    assert len(files) == 1 and files[0].startswith("device-"), files
 
 
 def test_storage_url_from_a_config_file_given_with_config(
@@ -297,7 +312,8 @@ def test_storage_url_from_a_config_file_given_with_config(
     assert not focus.db.exists()
     proc = focus("history", "--db", str(tmp_path / "local.db"), db=False)
     assert "local.db does not exist" in assert_one_line_error(proc, 2)
-    assert focus.json("stats", *run)["total"]["completed"] == 1
+    total = focus.json("stats", *run)["total"]
+    assert (total["completed"], total["too_short"]) == (0, 1)  # completed within a minute
 
 
 def test_two_users_on_one_server_each_see_only_their_own(
@@ -324,7 +340,8 @@ def test_two_users_on_one_server_each_see_only_their_own(
         stats = runner.json("stats")
         check_stats(stats, history)
         assert other["task_title"] not in json.dumps(stats)
-    assert a.json("stats")["total"]["completed"] == 1
+    total = a.json("stats")["total"]
+    assert (total["completed"], total["too_short"]) == (0, 1)  # completed within a minute
     assert b.json("stats")["total"]["abandoned"] == 1
 
 
@@ -344,7 +361,7 @@ def test_db_and_focus_db_are_irrelevant_when_the_url_is_set(
     assert focus.json("status", env=env)["session"]["id"] == s["id"]
     focus.json("abandon", env=env)
     assert not missing.parent.exists() and not focus.db.exists()
-    assert not (focus.home / ".local").exists()
+    assert not (focus.home / ".local" / "share").exists()  # no database in the data dir
 
 
 # -- bad input: one line, the documented exit code, in time, no password -------------------
