@@ -285,6 +285,10 @@ async def test_an_empty_history_says_so(app_factory: AppFactory) -> None:
         assert empty.display
         assert "No sessions yet" in str(empty.render())
         assert count_text(app) == "0 sessions"
+        assert table.check_action("select_cursor", ()) is None, "Details greyed out: no row"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, HistoryScreen), "enter on no row opens nothing"
 
 
 async def test_r_reloads_what_another_process_wrote(

@@ -221,3 +221,15 @@ async def test_stats_nothing_wraps_or_spills(
         for top in screen.query(".top"):
             assert top.region.right <= size[0]
         assert_footer_fits(app, size, {"escape", "r"})
+
+
+async def test_the_open_session_line_wraps_rather_than_being_cut(app_factory: AppFactory) -> None:
+    app = app_factory()
+    async with app.run_test(size=(60, 20)) as pilot:
+        await open_screen(pilot, "space")
+        await open_screen(pilot, "g")
+        line = app.screen.query_one("#open-line")
+        assert line.display and line.region.height == 2
+        assert within(line, (60, 20))
+        text = "\n".join(screen_text(app))
+        assert "Now: focus active" in text and "(counted when it ends)" in text

@@ -46,7 +46,7 @@ def card_lines(bucket: Bucket) -> list[str]:
     return [
         f"{bucket.completed} session" + ("" if bucket.completed == 1 else "s"),
         f"{hm(bucket.focused_seconds)} focused",
-        f"{round(rate * 100)}% completed" if rate is not None else "- completed",
+        f"{round(rate * 100)}% completed" if rate is not None else "none ended yet",
     ]
 
 
@@ -214,7 +214,10 @@ async def test_a_session_finished_in_the_app_shows_up(
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_stats(pilot)
         assert text_of(screen, "#card-today").splitlines() == card_lines(Bucket())
+        assert text_of(screen, "#card-streak").splitlines()[2] == "no focus day yet"
         assert "no tasks yet" in rich_text(screen.query_one("#top-tasks", Static).content)
+        empty_chart = screen.query_one(DayBars).render().plain
+        assert "no focus on these days yet" in empty_chart, "an empty chart says why"
         await pilot.press("escape")
 
         app.timer_screen.query_one("#task").value = "Write tests"  # type: ignore[attr-defined]
@@ -227,6 +230,11 @@ async def test_a_session_finished_in_the_app_shows_up(
         assert text_of(screen, "#card-streak").splitlines()[0] == "1 day now"
         bars = screen.query_one(DayBars)
         assert bars.minutes == {service_of(app).today(): 25}
+        assert "no focus" not in bars.render().plain
+        assert (
+            text_of(screen, "#card-streak").splitlines()[2]
+            == f"last {service_of(app).today():%d %b}"
+        )
         assert "Write tests" in rich_text(screen.query_one("#top-tasks", Static).content)
 
 

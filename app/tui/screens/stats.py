@@ -26,10 +26,11 @@ HEATMAP_DAYS = 7 * 53
 
 
 def bucket_card(bucket: Bucket) -> str:
+    rate = bucket.completion_rate
     return (
         f"{plural(bucket.completed, 'session')}\n"
         f"{minutes_text(bucket.focused_seconds)} focused\n"
-        f"{rate_text(bucket.completion_rate)} completed"
+        + (f"{rate_text(rate)} completed" if rate is not None else "none ended yet")
     )
 
 
@@ -107,10 +108,9 @@ class StatsScreen(ReadingScreen):
         self.query_one("#card-week", Static).update(bucket_card(stats.week_focus))
         self.query_one("#card-all", Static).update(bucket_card(stats.focus))
         streak = stats.streak
-        last = streak.last_day.strftime("%d %b") if streak.last_day else "never"
+        last = f"last {streak.last_day:%d %b}" if streak.last_day else "no focus day yet"
         self.query_one("#card-streak", Static).update(
-            f"{plural(streak.current, 'day')} now\nbest {plural(streak.longest, 'day')}\n"
-            f"last {last}"
+            f"{plural(streak.current, 'day')} now\nbest {plural(streak.longest, 'day')}\n{last}"
         )
         line = self.query_one(LevelLine)
         line.level, line.coins = stats.level, stats.coins

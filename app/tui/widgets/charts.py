@@ -69,7 +69,22 @@ class DayBars(Widget):
             if start >= label_w:
                 ticks[start : start + len(text)] = list(text)
         out.append("".join(ticks).rstrip(), axis)
+        if not peak:
+            say_empty(out, (rows - 1) // 2, label_w)
         return out
+
+
+def say_empty(out: Text, row: int, left: int) -> None:
+    """Over an empty chart, one dim line in bar row `row` says why it is empty."""
+    note = "no focus on these days yet"
+    lines = out.plain.split("\n")
+    line = lines[row]
+    at = max(left, (len(line) - len(note)) // 2)
+    if at + len(note) > len(line):
+        return
+    start = sum(len(text) + 1 for text in lines[:row]) + at
+    out.plain = out.plain[:start] + note + out.plain[start + len(note) :]
+    out.stylize("dim italic", start, start + len(note))
 
 
 def month_labels(first: date, weeks: int) -> str:

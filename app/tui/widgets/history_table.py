@@ -92,6 +92,11 @@ class HistoryTable(DataTable[str | Text]):
             self.add_column(label, key=key, width=width or MIN_TASK)
         self.fit_columns()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "select_cursor" and not self.row_count:
+            return None  # no row: the footer shows Details greyed out
+        return super().check_action(action, parameters)
+
     def clear(self, columns: bool = False) -> HistoryTable:
         self.sessions.clear()
         super().clear(columns)
@@ -122,6 +127,7 @@ class HistoryTable(DataTable[str | Text]):
         for s in sessions:
             self.sessions[str(s.id)] = s
             self.add_row(*self._cells(s, zone, this_year), key=str(s.id))
+        self.refresh_bindings()
         self.call_after_refresh(self._check_end)
 
     def _cells(self, s: Session, zone: tzinfo, this_year: int) -> list[str | Text]:
