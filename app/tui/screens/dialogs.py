@@ -1,4 +1,8 @@
-"""Small modal questions: confirm, abandon with a reason, and what a suspend should mean."""
+"""Small modal questions: confirm, abandon with a reason, and what a suspend should mean.
+
+Each dialog has a footer of its own, listing its own keys: the screen below's footer would
+list keys that do nothing while the question waits (a modal screen ends the binding chain).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,17 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label
+from textual.widgets import Button, Footer, Input, Label
 
 
 class ConfirmDialog(ModalScreen[bool]):
     """A yes/no question; dismisses with True for yes."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,n", "answer(False)", "No", show=False),
-        Binding("y", "answer(True)", "Yes", show=False),
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n", "answer(False)", "No"),
+        # Its own action: the footer lists one key per action.
+        Binding("escape", "cancel", "Cancel"),
     ]
 
     def __init__(self, title: str, question: str, yes: str = "Yes", no: str = "Cancel") -> None:
@@ -31,6 +37,7 @@ class ConfirmDialog(ModalScreen[bool]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self.no, id="no")
                 yield Button(self.yes, id="yes", variant="warning")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
@@ -42,11 +49,20 @@ class ConfirmDialog(ModalScreen[bool]):
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
 
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class ReasonField(Input):
+    """The reason field: its footer says that enter abandons (Input's own enter is hidden)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "screen.abandon", "Abandon")]
+
 
 class AbandonDialog(ModalScreen[str | None]):
     """Asks for an optional reason; dismisses with the reason ('' for none) or None."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "keep", "Keep going", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "keep", "Keep going")]
 
     def __init__(self, what: str) -> None:
         super().__init__(classes="dialog")
@@ -56,17 +72,17 @@ class AbandonDialog(ModalScreen[str | None]):
         with Vertical(classes="dialog-box") as box:
             box.border_title = "Abandon session"
             yield Label(f"Abandon the {self.what}? It earns no reward.", classes="dialog-text")
-            yield Input(placeholder="Why? (optional, for your stats)", id="reason")
+            yield ReasonField(placeholder="Why? (optional, for your stats)", id="reason")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Keep going", id="keep")
                 yield Button("Abandon", id="abandon", variant="error")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#reason", Input).focus()
 
-    @on(Input.Submitted)
     @on(Button.Pressed, "#abandon")
-    def _abandon(self) -> None:
+    def action_abandon(self) -> None:
         self.dismiss(self.query_one("#reason", Input).value.strip())
 
     @on(Button.Pressed, "#keep")
@@ -78,8 +94,9 @@ class SleepDialog(ModalScreen[str]):
     """Asks what a suspend meant; dismisses with the sleep policy to apply."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,p", "choose('pause')", "Pause it", show=False),
-        Binding("c", "choose('count')", "Count it", show=False),
+        Binding("c", "choose('count')", "Count it"),
+        Binding("p", "choose('pause')", "Pause it"),
+        Binding("escape", "choose('pause')", "Pause it", show=False),
     ]
 
     def __init__(self, gap: str, what: str) -> None:
@@ -97,6 +114,7 @@ class SleepDialog(ModalScreen[str]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Count it", id="count")
                 yield Button("Pause it", id="pause", variant="primary")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#pause", Button).focus()
