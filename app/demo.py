@@ -66,10 +66,12 @@ def quiet(settings: Settings) -> Settings:
     return dataclasses.replace(settings, hooks=HookSettings())
 
 
-async def open_store(path: Path, clock: DemoClock, settings: Settings) -> Container:
+async def open_store(
+    path: Path, clock: DemoClock, settings: Settings, threaded: bool = False
+) -> Container:
     from app.bootstrap import bootstrap
 
-    return await bootstrap(db=str(path), clock=clock, settings=settings)
+    return await bootstrap(db=str(path), clock=clock, settings=settings, threaded=threaded)
 
 
 class Reporter:
@@ -218,6 +220,9 @@ async def run_headless(
 ) -> int:
     clock = reporter.clock
     app = await open_store(folder / "demo.db", clock, settings)
+    # Only now: creating a store runs Alembic, which `server init` runs too, and Alembic's
+    # context is one per process.
+    servers.start()
     reporter.zone = app.zone
     try:
         await play_lifecycle(app, clock, reporter)
@@ -227,8 +232,8 @@ async def run_headless(
 
 
 @contextlib.contextmanager
-def throwaway() -> Iterator[tuple[Path, Any]]:
-    """A temp folder and the servers (started in the background), both removed at the end.
+def throwaway(servers: bool = True) -> Iterator[tuple[Path, Any]]:
+    """A temp folder and the servers (`start()` them), both removed at the end.
 
     SIGTERM is turned into KeyboardInterrupt, like Ctrl-C, so both end here; signals are
     ignored while things are being removed, so a second Ctrl-C cannot leave them half-done.
@@ -240,15 +245,15 @@ def throwaway() -> Iterator[tuple[Path, Any]]:
 
     before = signal.signal(signal.SIGTERM, interrupted)
     folder = Path(tempfile.mkdtemp(prefix="focus-demo-"))
-    servers = DemoServers()
+    started = DemoServers() if servers else None
     try:
-        servers.start()
-        yield folder, servers
+        yield folder, started
     finally:
         old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
-            servers.close()
+            if started is not None:
+                started.close()
             shutil.rmtree(folder, ignore_errors=True)
         finally:
             signal.signal(signal.SIGINT, old_int)
@@ -265,7 +270,11 @@ def main_demo(
 ) -> int:
     """`focus demo`: `--headless` (or `--json`) prints the script; else the TUI opens."""
     settings = quiet(settings)
-    del headless, autoplay  # the app's demo comes next: until then every form plays here
+    if not (headless or as_json):
+        from app.tui.demo import run_demo_tui
+
+        with throwaway(servers=autoplay) as (folder, servers):
+            return run_demo_tui(speed or TUI_SPEED, settings, folder, servers, autoplay=autoplay)
     speed = speed or HEADLESS_SPEED
 
     def write(line: str) -> None:

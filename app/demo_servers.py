@@ -1,8 +1,9 @@
 """The demo's throwaway servers: a local Postgres (pgserver) and an S3-compatible one (moto).
 
 Both come from the `demo` extra. They start in background threads while the offline part of
-the demo plays, and `close()` stops them and removes their folders, whatever happened
-(a failure, Ctrl-C, SIGTERM): it first waits for a start still under way.
+the demo plays (once its store is open: both run Alembic, whose context is process-wide), and
+`close()` stops them and removes their folders, whatever happened (a failure, Ctrl-C,
+SIGTERM): it first waits for a start still under way.
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ class DemoServers:
         self._s3: Future[ObjectStore] | None = None
 
     def start(self) -> None:
+        if self._pg is not None:
+            return
         self._pg = self._pool.submit(self._start_postgres)
         self._s3 = self._pool.submit(self._start_s3)
 

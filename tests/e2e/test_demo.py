@@ -78,7 +78,7 @@ def test_the_headless_demo_plays_every_step_against_real_servers(tmp_path: Path)
     started = time.monotonic()
     argv = [str(FOCUS), "--config", str(config), "--db", str(db), "demo", "--headless"]
     proc = subprocess.run(
-        [*argv, "--json", "--speed", "3000"],
+        [*argv, "--json", "--speed", "1000"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -170,7 +170,7 @@ def test_without_the_extra_the_offline_part_runs_and_one_line_says_what_adds_the
         encoding="utf-8",
     )
     env = os.environ | {"PYTHONPATH": str(shim)}
-    proc = _demo("--headless", "--speed", "3000", env=env)
+    proc = _demo("--headless", "--speed", "1000", env=env)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[-1].endswith("] " + NOTICE)
@@ -215,9 +215,13 @@ def test_an_interrupted_demo_stops_its_postgres_and_removes_its_folders(
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:  # the test failed early: let the demo clean up anyway
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     assert proc.returncode == 130, err
     assert err.strip() == "focus: interrupted" or err.strip().endswith("interrupted"), err
     assert "Traceback" not in err
