@@ -220,10 +220,13 @@ async def open_conn(target: Target, timeouts: Timeouts) -> PgConn:
     return PgConn(raw, target, timeouts)
 
 
-SERVER_SETUP = 4
+SERVER_SETUP = 5
 """What `focus server init` last applied besides the schema (grants, policies, functions):
 2 = policies on an inline lookup, and `focus_guard()` for the one-statement writes;
-3 = the server's checks of what clients write (triggers) and sync protocol 1."""
+3 = the server's checks of what clients write (triggers) and sync protocol 1;
+4 = clients granted deletions (the tracks schema);
+5 = the server's checks of libraries, tracks and deletions, and a change counter that
+never goes back."""
 
 
 def _setup_error(conn: PgConn, setup: Any) -> StorageError | None:

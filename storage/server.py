@@ -167,6 +167,97 @@ END $$""".replace("{s_xp}", _due("s.mode", "s.focused_us")["xp"]).replace(
     # another part of the same statement, which the check must see.
     "CREATE TRIGGER focus_check AFTER INSERT OR UPDATE ON public.ledger "
     "FOR EACH ROW EXECUTE FUNCTION public.focus_check_ledger()",
+    # Libraries, tracks and deletions: the rules of `storage.sync.entities` (library_problem,
+    # track_problem, the kinds a deletion names) as far as SQL can tell them: a name or
+    # title within its length, without control characters or stray spaces, a known type and
+    # upload state, a content hash, amounts and versions in range, instants in order.
+    # After the row (as the ledger's): row-level security speaks first, so a row refused
+    # for its user is refused alike whatever it holds.
+    r"""
+CREATE OR REPLACE FUNCTION public.focus_check_library() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+  problem text;
+BEGIN
+  IF length(NEW.name) NOT BETWEEN 1 AND 120 OR NEW.name <> btrim(NEW.name)
+     OR NEW.name ~ '\s\s' OR NEW.name ~ '[\x01-\x1f\x7f]' THEN
+    problem := 'a library name that is not clean';
+  ELSIF NEW.library_type NOT IN ('music', 'ambient', 'noise', 'nature', 'other') THEN
+    problem := 'an unknown library type';
+  ELSIF length(NEW.description) > 1000 THEN
+    problem := 'a library description too long';
+  ELSIF NEW.version < 1 OR NEW.tracks_count < 0 THEN
+    problem := 'an amount out of range';
+  ELSIF NEW.updated_at < NEW.created_at
+     OR NEW.created_at NOT BETWEEN timestamptz '2000-01-01 00:00Z' AND now() + interval '1 day'
+     OR NEW.updated_at > now() + interval '1 day' THEN
+    problem := 'an instant out of range';
+  END IF;
+  IF problem IS NOT NULL THEN
+    RAISE EXCEPTION 'focus: library refused: %', problem USING ERRCODE = '23514';
+  END IF;
+  RETURN NEW;
+END $$""",
+    r"""
+CREATE OR REPLACE FUNCTION public.focus_check_track() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+  problem text;
+BEGIN
+  IF btrim(NEW.title) = '' OR length(regexp_replace(btrim(NEW.title), '\s+', ' ', 'g')) > 200
+     OR NEW.title ~ '[\x01-\x08\x0e-\x1b\x7f]' THEN
+    problem := 'a track title empty, too long or with control characters';
+  ELSIF NEW.sha256 IS NULL OR NEW.sha256 !~ '^[0-9a-f]{64}$' THEN
+    problem := 'a track without a content hash';
+  ELSIF NEW.upload_state NOT IN ('pending', 'uploading', 'uploaded', 'failed') THEN
+    problem := 'an unknown upload state';
+  ELSIF NEW.size_bytes < 0 OR NEW.duration_seconds < 0 OR NEW.version < 1
+     OR NEW.attempts < 0 THEN
+    problem := 'an amount out of range';
+  ELSIF NEW.added_at NOT BETWEEN timestamptz '2000-01-01 00:00Z' AND now() + interval '1 day'
+     OR NEW.updated_at > now() + interval '1 day' THEN
+    problem := 'an instant out of range';
+  END IF;
+  IF problem IS NOT NULL THEN
+    RAISE EXCEPTION 'focus: track refused: %', problem USING ERRCODE = '23514';
+  END IF;
+  RETURN NEW;
+END $$""",
+    """
+CREATE OR REPLACE FUNCTION public.focus_check_deletion() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+  IF NEW.entity NOT IN ('library', 'track') THEN
+    RAISE EXCEPTION 'focus: deletion refused: of an unknown kind' USING ERRCODE = '23514';
+  END IF;
+  IF NEW.deleted_at NOT BETWEEN timestamptz '2000-01-01 00:00Z' AND now() + interval '1 day' THEN
+    RAISE EXCEPTION 'focus: deletion refused: an instant out of range' USING ERRCODE = '23514';
+  END IF;
+  RETURN NEW;
+END $$""",
+    # The change counter only goes up: a counter set back would stamp new rows below the
+    # cursors of the user's other devices, which would never pull them.
+    """
+CREATE OR REPLACE FUNCTION public.focus_check_stamp() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+  IF NEW.change_stamp < OLD.change_stamp THEN
+    RAISE EXCEPTION 'focus: change counter refused: it never goes back' USING ERRCODE = '23514';
+  END IF;
+  RETURN NEW;
+END $$""",
+    "DROP TRIGGER IF EXISTS focus_check ON public.libraries",
+    "CREATE TRIGGER focus_check AFTER INSERT OR UPDATE ON public.libraries "
+    "FOR EACH ROW EXECUTE FUNCTION public.focus_check_library()",
+    "DROP TRIGGER IF EXISTS focus_check ON public.tracks",
+    "CREATE TRIGGER focus_check AFTER INSERT OR UPDATE ON public.tracks "
+    "FOR EACH ROW EXECUTE FUNCTION public.focus_check_track()",
+    "DROP TRIGGER IF EXISTS focus_check ON public.deletions",
+    "CREATE TRIGGER focus_check AFTER INSERT OR UPDATE ON public.deletions "
+    "FOR EACH ROW EXECUTE FUNCTION public.focus_check_deletion()",
+    "DROP TRIGGER IF EXISTS focus_check ON public.user_state",
+    "CREATE TRIGGER focus_check AFTER UPDATE ON public.user_state "
+    "FOR EACH ROW EXECUTE FUNCTION public.focus_check_stamp()",
 )
 
 # What a client may do to each table (RLS then narrows it to the user's rows). Device-side
