@@ -276,6 +276,21 @@ async def test_a_filter_chosen_with_the_keyboard_and_cleared_again(
         assert ids_of(table) == before
 
 
+async def test_f_jumps_to_the_filters(app_factory: AppFactory, filled: None) -> None:
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await open_history(pilot)
+        assert table.has_focus
+        await pilot.press("f")
+        assert app.focused is app.screen.query_one("#status", Select)
+        await pilot.press("enter", "down", "down", "down", "enter")  # any, active, paused, ...
+        await settle(pilot)
+        assert app.screen.query_one("#status", Select).value is Status.COMPLETED
+        assert table.row_count and {row[2] for row in rows_of(table)} == {"completed"}
+        await pilot.press("tab", "tab")
+        assert table.has_focus, "tab goes on to the mode filter, then back to the rows"
+
+
 async def test_an_empty_history_says_so(app_factory: AppFactory) -> None:
     app = app_factory()
     async with app.run_test(size=(80, 24)) as pilot:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Label, Select
+from textual.widgets import DataTable, Label, Select
 
 from app.domain.models import Mode, Status
 from app.tui.errors import report
 from app.tui.screens.reading import ReadingScreen
 from app.tui.screens.session_details import SessionDetails
 from app.tui.text import MODE_ORDER, MODE_TITLES
+from app.tui.widgets.footer import KeysFooter
 from app.tui.widgets.history_table import HistoryTable
 from app.tui.widgets.sync_header import SyncHeader
 
@@ -28,6 +30,10 @@ NO_SESSIONS = "No sessions yet: start one on the timer screen."
 
 class HistoryScreen(ReadingScreen):
     """Loads `PAGE_SIZE` rows, then the next page whenever the table nears its end."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f", "filter", "Filter"),
+    ]
 
     def __init__(self, service: FocusService) -> None:
         super().__init__(service)
@@ -46,7 +52,7 @@ class HistoryScreen(ReadingScreen):
             yield Label("", id="count")
         yield HistoryTable(id="history")
         yield Label(NO_SESSIONS, id="empty")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "History"
@@ -60,6 +66,10 @@ class HistoryScreen(ReadingScreen):
             (status,) if isinstance(status, Status) else (),
             (mode,) if isinstance(mode, Mode) else (),
         )
+
+    def action_filter(self) -> None:
+        """Jump to the filters (tab moves on to the mode filter, then back to the rows)."""
+        self.query_one("#status", Select).focus()
 
     def action_reload(self) -> None:
         self.query_one(HistoryTable).clear()

@@ -121,7 +121,7 @@ class SessionDetails(ModalScreen[None]):
     HORIZONTAL_BREAKPOINTS = WIDTH_BREAKPOINTS
     VERTICAL_BREAKPOINTS = HEIGHT_BREAKPOINTS
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,enter", "close", "Close", id="close_details"),
+        Binding("escape,enter", "close", "Close"),
         Binding("r", "reload", "Reload", id="reload"),
     ]
 

@@ -71,7 +71,7 @@ class HistoryTable(DataTable[str | Text]):
 
     # Every column fits, so DataTable's own home/end (first/last column) would do nothing.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "select_cursor", "Details", id="details"),
+        Binding("enter", "select_cursor", "Details"),
         Binding("home", "scroll_top", "First row", show=False),
         Binding("end", "scroll_bottom", "Last row", show=False),
     ]
