@@ -427,10 +427,14 @@ def test_history_json_pages_what_was_done(done: tuple[Focus, list[Any]]) -> None
 def test_stats_json_counts_what_was_done(done: tuple[Focus, list[Any]]) -> None:
     focus, _ = done
     stats = focus.json("stats")
+    # A completed within seconds: too short to count, apart from the completed ones and
+    # out of the completion rate.
     for bucket in ("total", "today", "week"):
-        assert (stats[bucket]["completed"], stats[bucket]["abandoned"]) == (1, 1), bucket
-        assert stats[bucket]["completion_rate"] == 0.5
-    assert (stats["focus"]["completed"], stats["focus"]["abandoned"]) == (1, 0)
+        counts = stats[bucket]
+        assert (counts["completed"], counts["too_short"], counts["abandoned"]) == (0, 1, 1)
+        assert counts["completion_rate"] == 0.0, bucket
+    assert (stats["focus"]["completed"], stats["focus"]["too_short"]) == (0, 1)
+    assert stats["focus"]["abandoned"] == 0 and stats["focus"]["completion_rate"] is None
     assert (stats["xp"], stats["coins"]) == (0, 0)  # seconds of focus earn nothing
     assert stats["level"]["level"] == 1
     assert stats["streak"]["current"] == 0
@@ -609,11 +613,11 @@ def test_two_processes_starting_at_once_leave_one_open_session(focus: Focus, fre
 
 def test_stats_text_counts_focus_sessions_and_breaks_apart(focus: Focus) -> None:
     focus("start", "--minutes", "5")
-    assert focus("complete").returncode == 0
+    assert focus("complete").returncode == 0  # within seconds: too short to count
     focus("start", "--mode", "short_break")
     assert focus("complete").returncode == 0
     data = focus.json("stats")
-    assert data["today"]["completed"] == 2
-    assert data["today_focus"]["completed"] == 1
+    assert (data["today"]["completed"], data["today"]["too_short"]) == (1, 1)
+    assert (data["today_focus"]["completed"], data["today_focus"]["too_short"]) == (0, 1)
     today = next(line for line in focus("stats").stdout.splitlines() if line.startswith("Today"))
-    assert "1 focus completed" in today and "1 break " in today
+    assert "0 focus completed, 1 too short to count" in today and "1 break " in today
