@@ -86,6 +86,7 @@ class SessionFlows(ServiceBase):
             when = finished.ended_at.astimezone(self.zone) if finished.ended_at else now
             raise RefusedError(
                 f"cannot {action}: the session already {finished.status.value} at {when:%H:%M}"
+                f"{_outcome(finished)}"
             )
         raise RefusedError(f"cannot {action}: no open session")
 
@@ -295,3 +296,16 @@ class SessionFlows(ServiceBase):
         return after
 
     # -- reads -------------------------------------------------------------------------
+
+
+def _outcome(finished: Session) -> str:
+    """What a refusal adds about the session that just ended (it is then told)."""
+    if finished.xp_awarded or finished.coins_awarded:
+        earned = f", +{finished.xp_awarded} xp"
+        if finished.coins_awarded:
+            coins = finished.coins_awarded
+            earned += f", +{coins} coin{'' if coins == 1 else 's'}"
+        return earned
+    if finished.status is Status.COMPLETED and finished.mode is Mode.FOCUS:
+        return " (under a minute: too short to count, no reward)"
+    return ", no reward"
