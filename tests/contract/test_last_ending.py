@@ -89,7 +89,7 @@ async def test_a_refusal_that_names_the_ending_tells_it(
     assert await service.last_ending_unseen() is None
     await service.start(minutes=5)  # 09:06, runs out 09:11, grace until 09:16
     clock.advance(minutes=30)
-    with pytest.raises(RefusedError, match="cannot extend: .* expired at 09:11, no reward$"):
+    with pytest.raises(RefusedError, match=r"cannot extend: .* expired at 09:11, no reward$"):
         await service.extend(5)
     assert await service.last_ending_unseen() is None
 
