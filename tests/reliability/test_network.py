@@ -487,6 +487,79 @@ def test_the_cli_works_offline_and_the_next_focus_sync_catches_up(
     assert sorted(there.values()) == [("abandoned", 0, 0)] * 2
 
 
+# -- the app's background sync ---------------------------------------------------------------
+
+
+async def test_the_app_keeps_its_timer_while_a_sync_hangs_and_resumes_with_backoff(
+    tmp_path: Path, pg_proxy: TcpProxy, sync_user: dict[str, Any], reliability_db: str
+) -> None:
+    from app.config import Settings
+    from app.notify import Notifier
+    from app.tui.app import FocusApp, _open_with
+    from tests.tui.helpers import run_clock, service_of, settle
+
+    clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
+    settings = Settings.from_mapping(
+        {
+            "sync": {
+                "url": through(sync_user["sync_url"], pg_proxy),
+                "connect_timeout_seconds": 4,
+                "statement_timeout_seconds": 1,
+            }
+        }
+    )
+    opener = _open_with(None, str(tmp_path / "app.db"), settings, clock)
+    app = FocusApp(settings, clock, opener=opener, notifier=Notifier(search_path=str(tmp_path)))
+    pg_proxy.hole()
+    async with app.run_test(size=(80, 24)) as pilot:
+
+        async def until(done: Callable[[], bool], seconds: float = 60) -> None:
+            deadline = time.monotonic() + seconds
+            while not done():
+                assert time.monotonic() < deadline, app.sync_plan
+                await pilot.pause(0.05)
+
+        # The first sync hangs on the black hole; the timer answers at once meanwhile.
+        await until(lambda: app.sync_plan is not None)
+        plan = app.sync_plan
+        assert plan is not None
+        await until(lambda: plan.running)
+        started = time.monotonic()
+        await pilot.press("space")
+        session = None
+        while session is None and time.monotonic() - started < 4:
+            await pilot.pause(0.05)
+            session = await service_of(app).status()
+        assert session is not None, "the timer waited for the hanging sync"
+        assert plan.running
+        await until(lambda: plan.failures >= 1 and not plan.running)
+        assert plan.state == "offline"
+
+        # Retries back off: each wait at least as long as the one before.
+        waits = []
+        for _ in range(3):
+            assert plan.due is not None
+            waits.append((plan.due - clock.now()).total_seconds())
+            await run_clock(pilot, clock, waits[-1] + 1, step=2)
+            app.sync_if_due()
+            failures = plan.failures
+            await until(lambda f=failures: plan.failures > f and not plan.running)  # type: ignore[misc]
+        assert waits == sorted(waits) and waits[-1] > waits[0]
+        await pilot.press("space")  # pause: one more change pending
+        await settle(pilot)
+        assert plan.pending is not None and plan.pending >= 2
+
+        pg_proxy.cut()
+        pg_proxy.forward()
+        assert plan.due is not None
+        await run_clock(pilot, clock, (plan.due - clock.now()).total_seconds() + 1, step=2)
+        app.sync_if_due()
+        await until(lambda: plan.state == "online" and not plan.running)
+        assert plan.pending == 0 and plan.failures == 0
+    there, _ = await server_rows(reliability_db, sync_user)
+    assert there == {str(session.id): ("paused", 0, 0)}
+
+
 # -- S3: the upload cut, refused and black-holed --------------------------------------------
 
 
