@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 
+from app.cli_output import ending
 from app.config import TimerSettings
 from app.domain.models import Mode, Session, Status
-from app.tui.text import MODE_TITLES, local_time
+from app.tui.text import MODE_TITLES
 
 
 def auto_start(settings: TimerSettings, finished: Session, upcoming: Mode) -> bool:
@@ -18,19 +19,11 @@ def auto_start(settings: TimerSettings, finished: Session, upcoming: Mode) -> bo
     return settings.auto_start_breaks
 
 
-def reward_text(session: Session) -> str:
-    if not (session.xp_awarded or session.coins_awarded):
-        return "no reward (under a minute)"
-    parts = [f"+{session.xp_awarded} xp"]
-    if session.coins_awarded:
-        parts.append(f"+{session.coins_awarded} coins")
-    return ", ".join(parts)
-
-
 def end_message(
     finished: Session,
     upcoming: Mode,
     zone: tzinfo,
+    now: datetime,
     *,
     while_closed: bool,
     started: bool,
@@ -39,21 +32,18 @@ def end_message(
 ) -> tuple[str, str, bool]:
     """(title, body, good news) of the toast that announces a finished session."""
     what = MODE_TITLES[finished.mode]
-    when = local_time(finished.ended_at, zone)
-    if finished.status is Status.COMPLETED:
+    # The first line in the CLI's words: `Focus session completed at 09:03, +25 xp.`,
+    # `Focus session expired: left unattended past 09:28, no reward.`
+    body = ending(finished, now, zone)
+    good = finished.status is Status.COMPLETED
+    if good:
         title = f"{what} complete"
-        body = f"{what} finished at {when}: {reward_text(finished)}."
-        good = True
-    elif finished.status is Status.EXPIRED:
-        title = f"{what} expired"
-        body = f"{what} was left unattended and expired at {when}; no reward."
-        good = False
     else:
         title = f"{what} {finished.status.value}"
-        body = f"{what} was {finished.status.value} at {when} (from another window)."
-        good = False
+        if finished.status is Status.ABANDONED and not while_closed:
+            body += " Ended in another window."
     if while_closed:
-        body += " (while Focus was closed)"
+        body += " It ended while Focus was closed."
     if finished.status is Status.COMPLETED:
         upcoming_title = MODE_TITLES[upcoming].lower()
         if started:

@@ -142,6 +142,12 @@ class SessionFlows(TimerView):
                 current = await service.status()
                 if finished is None and known is not None and current is None:
                     finished = await self._find_finished(known)
+                if startup or finished is not None:
+                    # Said once, here or by a `focus` command, whichever comes first: what
+                    # became of the last session since the user last looked (now told).
+                    unseen = await service.last_ending_unseen()
+                    if startup or (unseen and finished and unseen.id == finished.id):
+                        finished = unseen
             except Exception as exc:
                 self._retry_at = self.clock.now() + RETRY
                 if not quiet:
@@ -309,6 +315,7 @@ class SessionFlows(TimerView):
             finished,
             upcoming,
             service.zone,
+            self.clock.now(),
             while_closed=while_closed,
             started=started is not None,
             start_key=self.key_for("start_pause", "space"),
