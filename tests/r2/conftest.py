@@ -1,12 +1,10 @@
-"""A real S3-compatible server (moto's, in a thread) for the R2 tests, a fresh bucket per
-test, and a fault-injecting HTTP proxy to put in front of it."""
+"""A real S3-compatible server (moto's, in a thread, from tests/s3.py) for the R2 tests, a
+fresh bucket per test, and a fault-injecting HTTP proxy to put in front of it."""
 
 from __future__ import annotations
 
 import http.client
-import itertools
 import threading
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,50 +13,15 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from app.clock import FakeClock
 from storage.local import open_repository
 from storage.r2 import R2Settings
 from storage.sql import SqlRepository
+from tests.s3 import admin, bucket, s3, s3_url  # fixtures, shared with the app's tests
 
-_names = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def s3_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-def admin(url: str) -> Any:
-    """A plain boto3 client on the server, to look behind the uploader's back."""
-    return boto3.client(
-        "s3",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-
-
-@pytest.fixture
-def s3(s3_url: str) -> Any:
-    return admin(s3_url)
-
-
-@pytest.fixture
-def bucket(s3: Any) -> str:
-    name = f"tracks-{next(_names)}-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=name)
-    return name
+__all__ = ["admin", "bucket", "s3", "s3_url"]
 
 
 @pytest.fixture
