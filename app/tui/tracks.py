@@ -1,10 +1,13 @@
 """Focus music in the app: the tracks screen (`l`) and the player that follows the timer.
 
 The screen lists the libraries (favourites first) and the highlighted library's tracks;
-`enter` chooses the focus track, kept device-locally in the store's `meta` table (it is
-never synced: another device may not hold the file). `MusicApp` plays the chosen track,
-looping, while a focus session is active, pauses it with the session and stops it
-otherwise; a missing player or a player failure is said once and never stops the timer.
+`enter` chooses the focus track, kept device-locally (see `app.tui.track_choice`: never
+synced, another device may not hold the file). `u` uploads the pending tracks and `d`
+fetches the highlighted one, through the app's transfer queue (`app.tui.track_transfers`)
+with a live progress bar; `a` adds a file (`app.tui.track_add`) and, with `[r2]` set,
+uploads it. `MusicApp` plays the chosen track, looping, while a focus session is active,
+pauses it with the session and stops it otherwise; a chosen track not on this device is
+fetched first. A missing player or a player failure is said once and never stops the timer.
 """
 
 from __future__ import annotations
@@ -16,15 +19,20 @@ from typing import TYPE_CHECKING, ClassVar, cast
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Input, Label
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Label
+from textual.widgets.data_table import ColumnKey
 
-from app.domain.tracks import Library, Track
+from app.domain.errors import FocusError
+from app.domain.tracks import Library, Track, UploadState
 from app.player import Playback, Player, find_player
 from app.textsafe import visible
 from app.tui.errors import describe, report
 from app.tui.screens.dialogs import ConfirmDialog
+from app.tui.track_add import AddTrackDialog
+from app.tui.track_choice import TrackChoice
+from app.tui.track_transfers import WORKER_GROUP, Job, TransferPanel, Transfers, size_text
 from app.tui.widgets.sync_header import SyncHeader
 
 if TYPE_CHECKING:
@@ -34,33 +42,14 @@ if TYPE_CHECKING:
     from app.services import FocusService
     from app.services.tracks import TracksService
     from app.tui.screens.timer import TimerScreen
+    from storage.r2 import R2
     from storage.sql import SqlRepository
 
-META_KEY = "focus_track"
+__all__ = ["AddTrackDialog", "MusicApp", "TracksScreen", "library_order"]
+
 NO_PLAYER = "No audio player found: install mpv or ffplay"
 FOLLOW_SECONDS = 1.0
 """How often (real seconds) the player is brought in step with the timer, besides changes."""
-
-
-# -- the chosen track, kept in this device's store ----------------------------------------
-
-
-async def read_focus_track(repo: SqlRepository) -> uuid.UUID | None:
-    rows = await repo.conn.fetch("SELECT value FROM meta WHERE key = :key", {"key": META_KEY})
-    if not rows or not rows[0][0]:
-        return None
-    try:
-        return uuid.UUID(str(rows[0][0]))
-    except ValueError:
-        return None
-
-
-async def write_focus_track(repo: SqlRepository, track: uuid.UUID | None) -> None:
-    from storage.outbox import set_meta
-
-    async with repo.transaction(local=False) as tx:
-        await set_meta(tx.conn, META_KEY, str(track) if track else "")
-        await tx.commit()
 
 
 def _duration(seconds: int | None) -> str:
@@ -69,12 +58,7 @@ def _duration(seconds: int | None) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def _size(size: int | None) -> str:
-    if size is None:
-        return "-"
-    if size < 2**20:
-        return f"{size / 2**10:.0f} KB"
-    return f"{size / 2**20:.1f} MB"
+_size = size_text
 
 
 def library_order(libraries: list[Library]) -> list[Library]:
@@ -86,7 +70,8 @@ def library_order(libraries: list[Library]) -> list[Library]:
 
 
 class MusicApp(App[None]):
-    """Holds the chosen track and the one player; follows the timer screen's session."""
+    """Holds the chosen track, the one player and the transfer queue; follows the timer
+    screen's session."""
 
     settings: Settings
     clock: Clock
@@ -98,6 +83,9 @@ class MusicApp(App[None]):
     playback: Playback | None = None
     _music_said: str | None = None
     _no_player_said = False
+    _transfers: Transfers | None = None
+    _r2: R2 | None = None
+    _fetch_asked: set[uuid.UUID] | None = None
 
     def tracks_service(self) -> TracksService | None:
         from app.services.tracks import TracksService
@@ -108,6 +96,116 @@ class MusicApp(App[None]):
             return TracksService(cast("SqlRepository", self.service.repo), self.clock)
         return None
 
+    def track_choice(self) -> TrackChoice | None:
+        tracks = self.tracks_service()
+        return TrackChoice(tracks.repo) if tracks is not None else None
+
+    # -- object storage and the transfer queue -----------------------------------------
+
+    @property
+    def transfers(self) -> Transfers:
+        if self._transfers is None:
+            self._transfers = Transfers(self)
+        return self._transfers
+
+    def r2_problem(self) -> str | None:
+        """Why tracks cannot go to or come from R2 (`[r2]` incomplete), or None."""
+        from app.bootstrap import r2_settings
+
+        try:
+            r2_settings(self.settings)
+        except FocusError as exc:
+            return exc.message
+        return None
+
+    def r2_store(self) -> R2:
+        """The one R2 client of the app (made on first use); ConfigError without `[r2]`."""
+        if self._r2 is None:
+            from app.bootstrap import r2_settings
+            from storage.r2 import R2
+
+            self._r2 = R2(r2_settings(self.settings), clock=self.clock)
+        return self._r2
+
+    def cache_dir(self) -> Path:
+        """Where fetched tracks go: `tracks/` beside the database, as `focus tracks fetch`."""
+        if self.container is not None:
+            return self.container.db_path.parent / "tracks"
+        from app.paths import user_dir
+
+        return Path(user_dir("data")) / "tracks"
+
+    def run_transfers(self) -> None:
+        self.run_worker(
+            self.transfers.run(), group=WORKER_GROUP, exit_on_error=False, name="transfers"
+        )
+
+    def _tracks_screens(self) -> list[TracksScreen]:
+        return [s for s in self.screen_stack if isinstance(s, TracksScreen)]
+
+    def transfer_progress(self, job: Job) -> None:
+        for screen in self._tracks_screens():
+            screen.show_transfer(job)
+
+    def transfer_finished(self, job: Job, more: bool) -> None:
+        """A transfer ended: the track's new record, the screens, the music; a failure is
+        said in one line."""
+        if job.state == "done":
+            self.note_change()
+        chosen = self.focus_track
+        if chosen is not None and chosen.id == job.track.id:
+            self.focus_track = job.track
+        screens = self._tracks_screens()
+        for screen in screens:
+            screen.show_transfer(job)
+            screen.reload_tracks()
+        if job.state == "failed":
+            what = "Upload failed" if job.kind == "upload" else "Fetch failed"
+            self.notify(
+                visible(f"{job.title}: {job.message}"),
+                title=what,
+                severity="warning",
+                timeout=8,
+                markup=False,
+            )
+        elif job.kind == "fetch" and not screens:
+            self.notify(visible(job.message), title="Tracks", markup=False)
+        if job.kind == "fetch":
+            self.follow_timer()
+
+    def ensure_here(self, track: Track) -> None:
+        """Fetch `track` when its audio is not on this device (once per choice); a track
+        its device has not uploaded yet, or no `[r2]`, is said once."""
+        from app.services.tracks import TracksService
+
+        if TracksService.is_here(track) or self.transfers.queued(track.id) is not None:
+            return
+        asked = self._fetch_asked if self._fetch_asked is not None else set()
+        self._fetch_asked = asked
+        if track.id in asked:
+            return
+        asked.add(track.id)
+        problem = self.r2_problem()
+        if track.upload_state is not UploadState.UPLOADED or not track.sha256:
+            message = (
+                f"{track.title} is not on this device, and the device that added it has "
+                "not uploaded it yet"
+            )
+        elif problem is not None:
+            message = f"{track.title} is not on this device, and cannot be fetched: {problem}"
+        else:
+            self.transfers.add("fetch", [track])
+            if not self._tracks_screens():
+                self.notify(
+                    visible(f"Fetching {track.title} before it plays…"),
+                    title="Music",
+                    markup=False,
+                )
+            return
+        self.notify(visible(message), title="Music", severity="warning", timeout=8, markup=False)
+
+    # -- the player ------------------------------------------------------------------------
+
     def start_music(self) -> None:
         """On mount: the player (found once), and the check every second."""
         self.playback = Playback(Player(find_player(self.settings.tracks.player)))
@@ -116,11 +214,11 @@ class MusicApp(App[None]):
     @work(exclusive=True, group="music-load", exit_on_error=False)
     async def load_focus_track(self) -> None:
         """The store is open: read which track was chosen on this device."""
-        tracks = self.tracks_service()
-        if tracks is None:
+        tracks, choice = self.tracks_service(), self.track_choice()
+        if tracks is None or choice is None:
             return
         try:
-            chosen = await read_focus_track(tracks.repo)
+            chosen = await choice.read()
             found = [t for t in await tracks.tracks() if t.id == chosen] if chosen else []
         except Exception as exc:
             report(self, exc, "Reading the focus track")
@@ -129,17 +227,24 @@ class MusicApp(App[None]):
         self.follow_timer()
 
     async def choose_track(self, track: Track | None) -> None:
-        """Record `track` as this device's focus track (None: no music)."""
-        tracks = self.tracks_service()
-        if tracks is None:
+        """Record `track` as this device's focus track (None: no music); one not on this
+        device is fetched now, so it is there when the session starts."""
+        choice = self.track_choice()
+        if choice is None:
             return
-        await write_focus_track(tracks.repo, track.id if track else None)
+        await choice.write(track.id if track else None)
         self.focus_track = track
         self._music_said = None
+        if track is not None:
+            if self._fetch_asked is not None:
+                self._fetch_asked.discard(track.id)
+            self.ensure_here(track)
         self.follow_timer()
 
     def follow_timer(self) -> None:
         """Bring the player in step with the open session; never raises."""
+        from app.services.tracks import TracksService
+
         playback = self.playback
         if playback is None:
             return
@@ -147,13 +252,17 @@ class MusicApp(App[None]):
         status = session.status.value if session else None
         mode = session.mode.value if session else None
         track = self.focus_track
-        path = Path(track.local_path) if track is not None and track.local_path else None
+        here = track is not None and TracksService.is_here(track)
+        path = Path(track.local_path) if track is not None and track.local_path and here else None
+        wanted = track is not None and status == "active" and mode == "focus"
         if not playback.player.available:
-            wanted = path is not None and status == "active" and mode == "focus"
             if wanted and not self._no_player_said:
                 self._no_player_said = True
                 self.notify(NO_PLAYER + ".", title="Music", severity="warning", timeout=8)
             return
+        if wanted and not here:
+            assert track is not None
+            self.ensure_here(track)  # plays once fetched
         try:
             playback.follow(status, mode, path)
         except Exception as exc:
@@ -174,44 +283,12 @@ class MusicApp(App[None]):
     def stop_music(self) -> None:
         if self.playback is not None:
             self.playback.player.close()
+        if self._r2 is not None:
+            self._r2.close()
+            self._r2 = None
 
 
 # -- the screen -----------------------------------------------------------------------------
-
-
-class AddTrackDialog(ModalScreen[str | None]):
-    """Asks for an audio file's path; dismisses with it, or None."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", show=False)]
-
-    def __init__(self, library: str) -> None:
-        super().__init__(classes="dialog")
-        self.library = library
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog-box") as box:
-            box.border_title = "Add a track"
-            yield Label(
-                visible(f"An audio file to add to {self.library} (mp3, ogg, flac, wav...):"),
-                classes="dialog-text",
-                markup=False,
-            )
-            yield Input(placeholder="~/Music/rain.ogg", id="path")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Add", id="add", variant="primary")
-
-    def on_mount(self) -> None:
-        self.query_one("#path", Input).focus()
-
-    @on(Input.Submitted)
-    @on(Button.Pressed, "#add")
-    def _add(self) -> None:
-        self.dismiss(self.query_one("#path", Input).value.strip() or None)
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class TracksScreen(Screen[None]):
@@ -224,6 +301,9 @@ class TracksScreen(Screen[None]):
     TracksScreen #track-count { height: 1; padding: 0 1; }
     """
 
+    UPLOAD_KEY = "u"
+    FETCH_KEY = "d"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="back"),
         Binding("r", "reload", "Reload", id="reload"),
@@ -231,6 +311,8 @@ class TracksScreen(Screen[None]):
         Binding("f", "favorite", "Favourite"),
         Binding("delete,x", "remove", "Remove"),
         Binding("a", "add", "Add"),
+        Binding(UPLOAD_KEY, "upload", "Upload", id="upload_tracks"),
+        Binding(FETCH_KEY, "fetch", "Fetch", id="fetch_track"),
     ]
 
     def __init__(self, tracks: TracksService, max_bytes: int) -> None:
@@ -241,6 +323,7 @@ class TracksScreen(Screen[None]):
         self.shown: list[Track] = []
         self.selected: str | None = None
         """The highlighted library's name."""
+        self._columns: list[ColumnKey] = []
 
     @property
     def music(self) -> MusicApp:
@@ -249,6 +332,7 @@ class TracksScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield SyncHeader()
         yield Label("", id="track-count")
+        yield TransferPanel(id="transfer")
         with Horizontal(id="panes"):
             libraries: DataTable[str] = DataTable(id="libraries", cursor_type="row")
             libraries.border_title = "Libraries"
@@ -262,9 +346,15 @@ class TracksScreen(Screen[None]):
         self.sub_title = "Tracks"
         libraries = self._table("libraries")
         libraries.add_columns("Library", "Tracks")
-        self._table("tracks").add_columns("", "Title", "Length", "Size", "Upload", "Here")
+        self._columns = self._table("tracks").add_columns(
+            "", "Title", "Length", "Size", "Upload", "Here"
+        )
         libraries.focus()
         self.action_reload()
+        transfers = self.music.transfers
+        shown = transfers.current or transfers.last
+        if shown is not None:
+            self.show_transfer(shown)
 
     def _table(self, name: str) -> DataTable[str]:
         return cast("DataTable[str]", self.query_one(f"#{name}", DataTable))
@@ -307,6 +397,7 @@ class TracksScreen(Screen[None]):
         self.shown = found
         chosen = self.music.focus_track
         table = self._table("tracks")
+        row = table.cursor_row
         table.clear()
         for track in found:
             table.add_row(
@@ -315,9 +406,14 @@ class TracksScreen(Screen[None]):
                 _duration(track.duration_seconds),
                 _size(track.size_bytes),
                 track.upload_state.value,
-                "" if track.local_path else "not here",
+                "" if self.tracks.is_here(track) else "not here",
                 key=str(track.id),
             )
+        if found:
+            table.move_cursor(row=min(max(row, 0), len(found) - 1))
+        running = self.music.transfers.current
+        if running is not None and running.state == "running":
+            self.show_transfer(running)
         total = len(found)
         name = self.selected or "no library"
         noun = "track" if total == 1 else "tracks"
@@ -423,19 +519,83 @@ class TracksScreen(Screen[None]):
     def action_add(self) -> None:
         library = self.selected
 
-        def answered(path: str | None) -> None:
-            if path:
-                self.add(Path(path).expanduser(), library)
+        async def add(path: Path) -> Track:
+            return await self.tracks.add_track(path, None, library, self.max_bytes)
 
-        self.app.push_screen(AddTrackDialog(library or "the default library"), answered)
+        def added(track: Track | None) -> None:
+            if track is None:
+                return
+            self.music.note_change()
+            if self.music.r2_problem() is None:
+                self.music.transfers.add("upload", [track])
+                more = "; uploading it"
+            else:
+                more = "; it uploads once [r2] is configured"
+            self.notify(visible(f"Added {track.title}{more}."), title="Tracks", markup=False)
+            self.load(select=library)
 
-    @work(exclusive=True, exit_on_error=False, group="tracks-write")
-    async def add(self, path: Path, library: str | None) -> None:
-        try:
-            track = await self.tracks.add_track(path, None, library, self.max_bytes)
-        except Exception as exc:
-            report(self, exc, "Adding the track")
+        self.app.push_screen(AddTrackDialog(library or "the default library", add), added)
+
+    # -- transfers ----------------------------------------------------------------------
+
+    def show_transfer(self, job: Job) -> None:
+        """The transfer's line and bar, and its progress in the track's row."""
+        self.query_one(TransferPanel).show(job)
+        if job.state != "running" or not job.total:
             return
-        self.music.note_change()
-        self.notify(visible(f"Added {track.title}."), title="Tracks", markup=False)
-        self.load(select=library)
+        table = self._table("tracks")
+        key = str(job.track.id)
+        if key not in table.rows:
+            return
+        percent = f"{100 * job.done // job.total}%"
+        if job.kind == "upload":
+            table.update_cell(key, self._columns[4], f"uploading {percent}")
+        else:
+            table.update_cell(key, self._columns[5], f"fetching {percent}")
+
+    def action_upload(self) -> None:
+        problem = self.music.r2_problem()
+        if problem is not None:
+            self.notify(visible(f"Cannot upload: {problem}"), title="Tracks", markup=False)
+            return
+        self.upload_pending()
+
+    @work(exclusive=True, exit_on_error=False, group="tracks-upload")
+    async def upload_pending(self) -> None:
+        try:
+            pending = await self.tracks.pending_uploads()
+        except Exception as exc:
+            report(self, exc, "Finding the tracks to upload")
+            return
+        if not pending:
+            self.notify("Nothing to upload: every track here is uploaded.", title="Tracks")
+            return
+        queued = self.music.transfers.add("upload", pending)
+        if not queued:
+            self.notify("Those uploads are under way already.", title="Tracks")
+
+    def action_fetch(self) -> None:
+        track = self.current_track()
+        if track is None:
+            self.notify("No track highlighted.", title="Tracks")
+            return
+        if self.tracks.is_here(track):
+            self.notify(
+                visible(f"{track.title} is on this device already."), title="Tracks", markup=False
+            )
+            return
+        if track.upload_state is not UploadState.UPLOADED:
+            self.notify(
+                visible(
+                    f"{track.title} is not uploaded yet (by the device that added it): "
+                    "nothing to fetch."
+                ),
+                title="Tracks",
+                markup=False,
+            )
+            return
+        problem = self.music.r2_problem()
+        if problem is not None:
+            self.notify(visible(f"Cannot fetch: {problem}"), title="Tracks", markup=False)
+            return
+        self.music.transfers.add("fetch", [track])

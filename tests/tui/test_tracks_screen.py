@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Label
 
 from app.bootstrap import bootstrap
 from app.clock import FakeClock
@@ -157,7 +157,12 @@ async def test_choose_persists_remove_asks_add_refuses_non_audio(
         assert isinstance(app.screen, AddTrackDialog)
         await pilot.press(*str(junk), "enter")
         await settle(pilot)
-        assert any("not an audio file" in m for _, m in toasts(app))
+        # Said in one line inside the dialog, which stays open; nothing recorded.
+        assert isinstance(app.screen, AddTrackDialog)
+        said = str(app.screen.query_one("#add-error", Label).content)
+        assert said == f"{junk}: not an audio file its content names (mp3, ogg, flac, wav...)"
+        await pilot.press("escape")
+        await settle(pilot)
         assert [r[1] for r in table(app, "tracks")] == ["Storm"]
 
         # Removing asks first; "no" keeps it, "yes" removes it.
