@@ -306,3 +306,111 @@ def test_no_r2_failure_shows_the_keys(
     assert proc.returncode == 0, proc.stderr
     assert_clean(proc, leaks, "uploaded")
     os.remove(focus.home / "tone.wav")
+
+
+# -- track keys outside the user's prefix ----------------------------------------------------
+
+
+@pytest.fixture
+def recording_s3(s3_url: str) -> Iterator[tuple[str, list[str]]]:
+    """A proxy in front of moto that records the path of every request it forwards."""
+    from http.server import ThreadingHTTPServer
+
+    from tests.r2.conftest import _handler
+
+    paths: list[str] = []
+    base = _handler(Proxy(s3_url))
+
+    class Recording(base):  # type: ignore[valid-type,misc]
+        def _recorded(self) -> None:
+            paths.append(self.path)
+            base._any(self)  # type: ignore[attr-defined]
+
+        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _recorded
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recording)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", paths
+    server.shutdown()
+    server.server_close()
+
+
+async def test_a_planted_track_key_of_another_user_is_never_requested(
+    tmp_path: Path,
+    s3_url: str,
+    recording_s3: tuple[str, list[str]],
+    sync_user: dict[str, Any],
+) -> None:
+    """A modified client of the user plants a track whose key names another user's object
+    (same content hash, the victim's prefix). A device of the user pulls it and fetches
+    every track: each request it makes stays under its own user's prefix; the victim's
+    object is never asked for, and what the device reports is one line."""
+    import hashlib
+    from datetime import UTC, datetime, timedelta
+
+    import asyncpg
+
+    endpoint, paths = recording_s3
+    bucket = f"keys-{uuid.uuid4().hex[:10]}"
+    s3 = admin(s3_url)
+    s3.create_bucket(Bucket=bucket)
+    body = b"the victim's private recording" * 100
+    sha = hashlib.sha256(body).hexdigest()
+    victim = uuid.uuid4()
+    s3.put_object(Bucket=bucket, Key=f"user/{victim}/tracks/{sha}", Body=body)
+
+    user_id = uuid.UUID(sync_user["user_id"])
+    at = datetime.now(UTC) - timedelta(hours=1)
+    library, track = uuid.uuid4(), uuid.uuid4()
+    raw = await asyncpg.connect(sync_user["sync_url"])
+    try:
+        async with raw.transaction():
+            stamp = await raw.fetchval(
+                "UPDATE user_state SET change_stamp = change_stamp + 1 RETURNING change_stamp"
+            )
+            await raw.execute(
+                "INSERT INTO libraries (user_id, id, name, library_type, version, created_at, "
+                "updated_at, change_stamp) VALUES ($1, $2, 'Planted', 'music', 1, $3, $3, $4)",
+                user_id,
+                library,
+                at,
+                stamp,
+            )
+            await raw.execute(
+                "INSERT INTO tracks (user_id, id, library_id, title, size_bytes, sha256, "
+                "content_type, r2_key, upload_state, version, added_at, updated_at, "
+                "change_stamp) VALUES ($1, $2, $3, 'Borrowed', $4, $5, 'audio/wav', $6, "
+                "'uploaded', 1, $7, $7, $8)",
+                user_id,
+                track,
+                library,
+                len(body),
+                sha,
+                f"user/{victim}/tracks/{sha}",
+                at,
+                stamp,
+            )
+    finally:
+        await raw.close()
+
+    focus = make_focus(tmp_path)
+    env = {
+        "FOCUS_SYNC_URL": sync_user["sync_url"],
+        "FOCUS_R2__BUCKET": bucket,
+        "FOCUS_R2__ENDPOINT_URL": endpoint,
+        "FOCUS_R2_ACCESS_KEY_ID": "test",
+        "FOCUS_R2_SECRET_ACCESS_KEY": "test",
+    }
+    synced = focus("sync", "--json", env=env)
+    assert synced.returncode == 0, synced.stderr
+    assert str(track) in focus("tracks", "list", "--json", env=env).stdout
+    fetched = focus("tracks", "fetch", "--all", env=env, timeout=120)
+    assert fetched.returncode == 1, (fetched.stdout, fetched.stderr)
+    assert fetched.stderr.count("\n") == 1 and "NoSuchKey" in fetched.stderr, fetched.stderr
+    assert paths, "the device made no request at all"
+    own = f"/{bucket}/user/{user_id}/tracks/"
+    assert all(p.startswith(own) for p in paths), paths
+    assert not any(str(victim) in p for p in paths)
+    for path in tmp_path.rglob("*"):
+        assert not (path.is_file() and body[:64] in path.read_bytes()), path
