@@ -11,7 +11,9 @@ from textual.screen import Screen
 from textual.widgets import Input, Tabs
 from textual.widgets._footer import FooterKey
 
+from app.bootstrap import bootstrap
 from app.clock import FakeClock
+from app.config import Settings
 from app.domain.models import Mode, Status
 from app.tui.screens.dialogs import AbandonDialog, ConfirmDialog
 from app.tui.screens.stats import StatsScreen
@@ -193,3 +195,29 @@ async def test_with_the_database_unavailable_every_key_says_what_the_caption_say
         later = [m for _, m in toasts(app)[1:]]
         assert len(later) == 6 and all(m == caption for m in later), later
         assert app.is_running
+
+
+async def test_editing_only_the_tags_keeps_a_title_shown_escaped_as_it_is_stored(
+    app_factory: AppFactory, db_path: Path, clock: FakeClock
+) -> None:
+    hostile = "\x1b[2J[bold]x"
+    container = await bootstrap(db=str(db_path), clock=clock, settings=Settings())
+    try:
+        await container.service.start(Mode.FOCUS, task=hostile, tags=["old"])
+    finally:
+        await container.close()
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        task = app.timer_screen.query_one("#task", Input)
+        assert task.value == "\\x1b[2J[bold]x", "shown as the characters it is made of"
+        await pilot.press("t", "tab", "ctrl+u", *"new", "enter")
+        await settle(pilot)
+        session = await service_of(app).status()
+        assert session is not None
+        assert (session.task_title, session.tags) == (hostile, ("new",))
+        await pilot.press("t", "enter")  # nothing typed over: nothing written, and said
+        await settle(pilot)
+        assert any(m.startswith("Nothing to save") for _, m in toasts(app))
+        unchanged = await service_of(app).status()
+        assert unchanged is not None and unchanged.version == session.version
