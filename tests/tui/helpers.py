@@ -134,11 +134,13 @@ async def prefill(db_path: Path, clock: FakeClock, days: int = 45) -> None:
     """Write `populate`'s history into the database file before any app opens it.
 
     Done outside the app so no timer tick can interleave with the writes: the app then
-    opens a finished history, with the clock left just after the last session.
+    opens a finished history, already seen, with the clock left just after the last session.
     """
     container = await bootstrap(db=str(db_path), clock=clock, settings=Settings())
     try:
         await populate(container.service, clock, days)
+        # The user has seen how the last one ended (else the app says it once on opening).
+        await container.service.last_ending_unseen()
     finally:
         await container.close()
 
