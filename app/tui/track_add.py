@@ -105,15 +105,26 @@ class PathInput(Input):
             self.screen.focus_next()
 
 
+def audio_entries(paths: Iterable[Path]) -> list[Path]:
+    """Directories and audio-looking files, hidden entries left out (blocking)."""
+    kept = []
+    for path in paths:
+        if path.name.startswith("."):
+            continue
+        try:
+            is_dir = path.is_dir()
+        except OSError:
+            continue
+        if is_dir or looks_like_audio(path.name):
+            kept.append(path)
+    return kept
+
+
 class AudioTree(DirectoryTree):
-    """Directories and audio-looking files only; hidden entries left out."""
+    """Directories and audio-looking files only (its loader runs in a thread)."""
 
     def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
-        return [
-            p
-            for p in paths
-            if not p.name.startswith(".") and (self._safe_is_dir(p) or looks_like_audio(p.name))
-        ]
+        return audio_entries(paths)
 
 
 Adder = Callable[[Path], Awaitable["Track"]]

@@ -20,7 +20,7 @@ from app.clock import FakeClock
 from app.config import Settings
 from app.domain.tracks import UploadState
 from app.services.tracks import TracksService
-from app.tui.track_add import AddTrackDialog, AudioTree, complete_path
+from app.tui.track_add import AddTrackDialog, AudioTree, audio_entries, complete_path
 from app.tui.track_choice import TrackChoice
 from app.tui.track_transfers import TransferPanel
 from storage.r2 import R2
@@ -283,8 +283,7 @@ def test_complete_path_offers_folders_and_audio_first(tmp_path: Path) -> None:
     assert complete_path(f"{base}/Music/night.ogg") is None
     assert complete_path(f"{base}/nothing/he") is None
     assert complete_path("") is None
-    tree = AudioTree(music)
-    kept = sorted(p.name for p in tree.filter_paths(music.iterdir()))
+    kept = sorted(p.name for p in audio_entries(music.iterdir()))
     assert kept == ["nested", "night.ogg"]
 
 
