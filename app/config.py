@@ -569,3 +569,68 @@ def exposed_secrets(path: Path) -> str | None:
         f"{path} holds secrets ({', '.join(keys)}) and other users may read it "
         f"(mode {mode:04o}): run chmod 600 {path}, or set them in the environment instead"
     )
+
+
+def _url_password(url: object) -> str | None:
+    if not isinstance(url, str) or "@" not in url:
+        return None
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        found = urlsplit(url.strip()).password
+    except ValueError:  # malformed: whatever sits between the user's ':' and the last '@'
+        auth = url.strip().split("://", 1)[-1].rsplit("@", 1)[0]
+        found = auth.split(":", 1)[1] if ":" in auth else None
+    return unquote(found) if found else None
+
+
+def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Every secret this process was given, in the environment or the config file (database
+    passwords, the R2 keys), as given and percent-encoded, longest first: what `scrub`
+    removes from text that is about to be shown."""
+    env = os.environ if environ is None else environ
+    tables: list[Mapping[str, object]] = []
+    for section in ("storage", "sync", "r2"):
+        plain = {
+            k.split("__", 1)[1].lower(): v
+            for k, v in env.items()
+            if "__" in k and (k.upper().startswith(f"FOCUS_{section.upper()}__"))
+        }
+        tables.append(plain)
+        whole = env.get(f"FOCUS_{section.upper()}")
+        if whole:
+            import json
+
+            try:
+                loaded = json.loads(whole)
+            except (ValueError, RecursionError):
+                loaded = None
+            if isinstance(loaded, dict):
+                tables.append(loaded)
+    try:
+        data = _read_toml(*config_path()) or {}
+    except (ConfigError, OSError):
+        data = {}
+    tables += [t for t in data.values() if isinstance(t, dict)]
+    found: list[object] = [
+        env.get("FOCUS_SYNC_PASSWORD"),
+        env.get("FOCUS_R2_SECRET_ACCESS_KEY"),
+        env.get("FOCUS_R2_ACCESS_KEY_ID"),
+        _url_password(env.get("FOCUS_SYNC_URL")),
+        _url_password(env.get("FOCUS_STORAGE_URL")),
+    ]
+    for table in tables:
+        found += [table.get("secret_access_key"), table.get("access_key_id")]
+        found.append(_url_password(table.get("url")))
+    from urllib.parse import quote
+
+    values = {v for v in found if isinstance(v, str) and len(v) >= 8}
+    values |= {quote(v, safe="") for v in values}
+    return sorted(values, key=len, reverse=True)
+
+
+def scrub(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """`text` with every secret of `secret_values` masked."""
+    for value in secret_values(environ):
+        text = text.replace(value, "**********")
+    return text
