@@ -93,8 +93,19 @@ def _dispatch(argv: Sequence[str] | None) -> int:
         return 130
     except Exception as exc:
         if os.environ.get("FOCUS_DEBUG"):
-            raise
+            return _traceback(exc)
         return _unexpected(exc)
+
+
+def _traceback(exc: Exception) -> int:
+    """FOCUS_DEBUG=1: the whole traceback, with the secrets this run was given masked."""
+    import traceback
+
+    from app.config import scrub
+
+    if sys.stderr is not None:
+        sys.stderr.write(scrub("".join(traceback.format_exception(exc))))
+    return 1
 
 
 def _discard_stdout() -> None:
@@ -113,5 +124,8 @@ def _unexpected(exc: Exception) -> int:
         where = f": {os.fsdecode(exc.filename)}" if exc.filename else ""
         say(f"{exc.strerror or exc}{where}")
         return 2
-    say(f"unexpected error: {type(exc).__name__}: {exc} (set FOCUS_DEBUG=1 for a traceback)")
+    from app.config import scrub
+
+    text = scrub(f"{type(exc).__name__}: {exc}")
+    say(f"unexpected error: {text} (set FOCUS_DEBUG=1 for a traceback)")
     return 1
