@@ -414,3 +414,52 @@ async def test_a_planted_track_key_of_another_user_is_never_requested(
     assert not any(str(victim) in p for p in paths)
     for path in tmp_path.rglob("*"):
         assert not (path.is_file() and body[:64] in path.read_bytes()), path
+
+
+# -- the last resort: unexpected errors and FOCUS_DEBUG's traceback ------------------------------
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_unexpected_error_and_its_traceback_show_no_secret(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    debug: bool,
+) -> None:
+    """A bug whose exception (and its cause) quotes every secret: the one line, and with
+    FOCUS_DEBUG=1 the whole traceback, mask them all."""
+    import app.cli
+
+    file_password = "File-" + secrets.token_urlsafe(16) + "/:@"
+    env_password = "Env-" + secrets.token_urlsafe(16)
+    r2_secret = secrets.token_urlsafe(30)
+    r2_key_id = "AKID" + secrets.token_hex(10).upper()
+    config = tmp_path / "focus.toml"
+    config.write_text(f'[storage]\nurl = "{url_with(file_password, "db.example", 5432)}"\n')
+    monkeypatch.setenv("FOCUS_CONFIG", str(config))
+    monkeypatch.setenv("FOCUS_SYNC_URL", url_with(env_password, "db.example", 5432))
+    monkeypatch.setenv("FOCUS_R2_SECRET_ACCESS_KEY", r2_secret)
+    monkeypatch.setenv("FOCUS_R2__ACCESS_KEY_ID", r2_key_id)
+    if debug:
+        monkeypatch.setenv("FOCUS_DEBUG", "1")
+    everything = [file_password, env_password, r2_secret, r2_key_id]
+    quoted = [quote(v, safe="") for v in everything]
+
+    def fail(args: object) -> int:
+        try:
+            raise ValueError(f"cause: {quoted[0]} {quoted[1]}")
+        except ValueError as cause:
+            raise RuntimeError(f"bug near {' '.join(everything)}") from cause
+
+    monkeypatch.setattr(app.cli, "handler_for", lambda command: fail)
+    assert app.cli.main(["stats"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    for value in everything + quoted:
+        assert value not in err, (value, err)
+    assert "**********" in err
+    if debug:
+        assert err.startswith("Traceback") and "ValueError: cause:" in err
+    else:
+        assert err.startswith("focus: unexpected error: RuntimeError: bug near")
+        assert err.count("\n") == 1
