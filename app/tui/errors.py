@@ -19,7 +19,9 @@ def describe(exc: BaseException) -> tuple[str, str]:
         return exc.title, exc.message
     if isinstance(exc, OSError):
         return "File", f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
-    return "Unexpected error", f"{type(exc).__name__}: {exc}"
+    from app.config import scrub  # a bug's message may quote a URL with its password
+
+    return "Unexpected error", scrub(f"{type(exc).__name__}: {exc}")
 
 
 def report(node: Widget | App[Any] | Screen[Any], exc: BaseException, action: str = "") -> None:
