@@ -463,3 +463,16 @@ def test_an_unexpected_error_and_its_traceback_show_no_secret(
     else:
         assert err.startswith("focus: unexpected error: RuntimeError: bug near")
         assert err.count("\n") == 1
+
+
+def test_the_apps_report_of_an_unexpected_error_shows_no_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app.tui.errors import describe
+
+    password = "App-" + secrets.token_urlsafe(16)
+    monkeypatch.setenv("FOCUS_SYNC_URL", url_with(password, "db.example", 5432))
+    title, message = describe(RuntimeError(f"connect to {url_with(password, 'db', None)}"))
+    assert title == "Unexpected error"
+    assert password not in message and quote(password, safe="") not in message
+    assert message == "RuntimeError: connect to postgresql://alice:**********@db/focus"
