@@ -65,7 +65,7 @@ async def test_hostile_titles_show_escaped_on_timer_history_and_stats(
         assert isinstance(app.screen, HistoryScreen)
         table = app.screen.query_one(HistoryTable)
         rows = [[cell_text(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
-        # The Task cell: title, tags and the abandon reason, each shown as its characters.
+        # The Task cell: title, abandon reason and tags, each shown as its characters.
         assert [row[1] for row in rows] == [
             SHOWN,
             "[red]plain[/red]  #[b]",
