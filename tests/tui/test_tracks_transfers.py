@@ -344,3 +344,37 @@ async def test_the_add_dialog_completes_with_tab_then_adds_and_uploads(
         await pilot.press("escape")
         await settle(pilot)
         assert len(await tracks.tracks()) == 1
+
+
+async def test_browse_picks_a_file_from_the_tree_of_folders_and_audio(
+    app_factory: AppFactory, tmp_path: Path
+) -> None:
+    home = Path.home()  # the test's own (tests/conftest.py)
+    home.mkdir(parents=True, exist_ok=True)
+    song = wav(home / "a-song.wav", 1.0)
+    (home / "b-notes.txt").write_text("not audio")
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_tracks(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, AddTrackDialog)
+        await pilot.press("ctrl+o")
+        tree = dialog.query_one(AudioTree)
+
+        def names() -> list[str]:
+            return [str(child.label) for child in tree.root.children]
+
+        await until(pilot, lambda: "a-song.wav" in names())
+        assert "b-notes.txt" not in names() and tree.has_focus
+        line = names().index("a-song.wav") + 1  # the root is line 0
+        tree.move_cursor(tree.get_node_at_line(line))
+        await pilot.press("enter")
+        await pilot.pause()
+        field = dialog.query_one("#path", Input)
+        assert field.value == str(song) and field.has_focus
+        await pilot.press("enter")
+        await until(pilot, lambda: not isinstance(app.screen, AddTrackDialog))
+        await settle(pilot)
+        assert ("Tracks", "Added a-song; it uploads once [r2] is configured.") in toasts(app)
