@@ -121,15 +121,15 @@ def test_no_postgres_failure_shows_the_password(tmp_path: Path, black_hole: int)
         },
         "direct storage url": {"FOCUS_STORAGE_URL": url_with(password, "127.0.0.1", closed)},
     }
-    runs = [
-        (["sync"], DEBUG[1]),
-        (["sync", "--json"], DEBUG[0]),
-        (["status", "--json"], DEBUG[1]),
-        (["config", "check", "--json"], DEBUG[0]),
-    ]
+    syncing = [(["sync"], DEBUG[1]), (["sync", "--json"], DEBUG[0])]
+    reading = [(["status", "--json"], DEBUG[1]), (["config", "check", "--json"], DEBUG[0])]
     for name, env in cases.items():
         focus = make_focus(tmp_path / name.replace(" ", "-"))
-        assert focus("start", "--minutes", "5", env=env).returncode in (0, 1, 2)
+        if name == "refused port":  # a pending change, and the last error kept beside it
+            assert focus("start", "--minutes", "5", env=env).returncode == 0
+        # The commands that connect for every case; the others for the first and last.
+        runs = syncing if name not in ("refused port", "direct storage url") else reading
+        runs = runs + syncing if name == "refused port" else runs
         # Each case's commands at once (a second apart on a busy machine otherwise).
         procs = [(args, debug, focus.popen(*args, env=env | debug)) for args, debug in runs]
         for args, debug, running in procs:
