@@ -24,6 +24,9 @@ DEFAULT_KEYS: dict[str, str] = {
     # history and stats
     "back": "escape",
     "reload": "r",
+    # the tracks screen
+    "upload_tracks": "u",
+    "fetch_track": "d",
 }
 """Binding id -> its default key(s), comma-separated as Textual writes them."""
 

@@ -17,6 +17,7 @@ from app.tui.app import COMMANDS, FocusApp
 from app.tui.screens.dialogs import SleepDialog
 from app.tui.screens.reading import ReadingScreen
 from app.tui.screens.timer import TimerScreen
+from app.tui.tracks import TracksScreen
 from tests.tui.conftest import AppFactory
 from tests.tui.helpers import run_clock, service_of, settle, start_with_space, toasts
 
@@ -24,7 +25,7 @@ from tests.tui.helpers import run_clock, service_of, settle, start_with_space, t
 def test_the_keymap_table_is_every_binding_id_with_its_default_key() -> None:
     # The config checks `[keys]` against app.keymap, which must not drift from the screens.
     found: dict[str, set[str]] = {}
-    for node in (FocusApp, TimerScreen, ReadingScreen):
+    for node in (FocusApp, TimerScreen, ReadingScreen, TracksScreen):
         for binding in node.BINDINGS:
             if isinstance(binding, Binding) and binding.id:
                 found.setdefault(binding.id, set()).add(binding.key)
