@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -76,6 +77,8 @@ class DemoApp(FocusApp):
         self.captions: list[tuple[str, str]] = []
         """Every autoplay step shown: (name, caption)."""
         self.guide_text = ""
+        self.handle_signals = False
+        """Set by `run_demo_tui`: signals end the app (tests leave the test runner's)."""
         self.focus_id: Any = None
         """The autoplay's first focus session."""
         self._progress = ""
@@ -93,6 +96,12 @@ class DemoApp(FocusApp):
 
     def on_mount(self) -> None:
         super().on_mount()
+        if self.handle_signals:
+            # SIGTERM or a SIGINT from outside (ctrl+c itself is a key here): leave as `q`
+            # does, so the terminal is restored and the demo's things are removed.
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.exit)
         self.sub_title = f"Demo · {self.demo_clock.speed:g}x"
         self.set_interval(0.2, self.follow_screen)
         self.screen_change_signal.subscribe(self, lambda _: self.follow_screen())
@@ -451,5 +460,6 @@ def run_demo_tui(
     autoplay: bool = False,
 ) -> int:
     app = DemoApp(settings, DemoClock(speed), folder, servers=servers, autoplay=autoplay)
+    app.handle_signals = True
     app.run()
     return app.return_code or 0

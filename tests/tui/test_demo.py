@@ -45,7 +45,10 @@ def _app(
 ) -> DemoApp:
     quiet = Notifier(search_path=str(folder / "no-bin"))  # no desktop notifications
     clock = DemoClock(speed)
-    return DemoApp(Settings(), clock, folder, servers=servers, autoplay=autoplay, notifier=quiet)
+    # Ticks every half second: at these speeds the screen re-reads the store at every tick,
+    # and on a loaded machine those reads can keep a key's action waiting (see the report).
+    settings = Settings.from_mapping({"timer": {"tick_seconds": 0.5}})
+    return DemoApp(settings, clock, folder, servers=servers, autoplay=autoplay, notifier=quiet)
 
 
 async def _until(pilot: Pilot[None], ready: Callable[[], bool], seconds: float = 60) -> None:
@@ -67,7 +70,7 @@ def _guide(app: DemoApp) -> str:
 
 async def test_autoplay_captions_every_step_in_order_then_hands_over_the_keys() -> None:
     with throwaway(servers=True) as (folder, servers):
-        app = _app(folder, 300, servers=servers, autoplay=True)
+        app = _app(folder, 200, servers=servers, autoplay=True)
         async with app.run_test(size=(80, 24)) as pilot:
             seen: list[str] = []
 
