@@ -56,6 +56,8 @@ pytestmark = pytest.mark.postgres
 ZONE = ZoneInfo("UTC")
 DEVICES = int(os.environ.get("FOCUS_LOAD_DEVICES", "200"))
 CHANGES = int(os.environ.get("FOCUS_LOAD_CHANGES", "100"))
+REPORT = os.environ.get("FOCUS_LOAD_REPORT")
+"""Read at import: the suite's fixtures clear FOCUS_* variables before each test."""
 SHARED = 5
 """Devices per user for the first half of the devices (the rest have a user each)."""
 
@@ -265,6 +267,5 @@ async def test_many_devices_syncing_at_once_lose_and_duplicate_nothing(
         "making_changes_seconds": round(making, 3),
     }
     sys.stdout.write(f"\nload: {json.dumps(report)}\n")
-    out = os.environ.get("FOCUS_LOAD_REPORT")
-    if out:
-        Path(out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if REPORT:
+        Path(REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
