@@ -131,7 +131,9 @@ class DemoApp(FocusApp):
         except NoMatches:
             guide = DemoGuide(self.guide_text, id="demo-guide")
             screen.mount(guide)
-            screen.sub_title = f"Demo · {self.demo_clock.speed:g}x"
+        title = f"Timer · demo at {self.demo_clock.speed:g}x"
+        if screen.sub_title != title:  # the screen names itself when it mounts
+            screen.sub_title = title
         if not self.autoplaying:
             self.refresh_guide()
         guide.update(self.guide_text + (f"\n{self._progress}" if self._progress else ""))
@@ -156,35 +158,32 @@ class DemoApp(FocusApp):
             self.follow_screen()
 
     async def hint(self, current: Session | None, last: Session | None) -> str:
+        """One line (80 columns) saying what to press now."""
         space, c, x = self.key("start_pause"), self.key("complete"), self.key("abandon")
         e, m, t = self.key("extend"), self.key("next_mode"), self.key("edit_task")
-        g, h, q = self.key("stats"), self.key("history"), self.key("quit")
-        minutes = self.settings.timer.focus_minutes
+        g, h = self.key("stats"), self.key("history")
         if current is not None and current.status is Status.PAUSED:
             limit = self.settings.timer.max_pause_minutes
             return (
-                f"Paused: the time left is frozen. {space} resumes. Paused longer than "
-                f"{limit:g} minutes, a session expires."
+                f"Paused: the time left is frozen. {space} resumes (expires after {limit:g} "
+                "min paused)."
             )
         if current is not None and current.mode is Mode.FOCUS:
-            return (
-                f"Focusing. {space} pauses · {e} adds 5 min · {c} completes now · {x} "
-                "abandons (with a reason) · or let it run out for the full reward."
-            )
+            return f"Focusing: {space} pauses · {e} +5 min · {c} completes · {x} abandons · or wait"
         if current is not None:
             return f"On a break: let it run out, or {c} ends it. Then {space} starts the next."
-        intro = (
-            f"Demo at {self.demo_clock.speed:g}x on a throwaway store: a {minutes:g}-minute "
-            f"focus session takes {minutes * 60 / self.demo_clock.speed:.0f} s."
-        )
         if last is None:
-            return f"{intro} Press {space} to start one ({t} types a task first, {m} changes mode)."
+            minutes, speed = self.settings.timer.focus_minutes, self.demo_clock.speed
+            return (
+                f"Demo at {speed:g}x: a {minutes:g}-minute session takes "
+                f"{minutes * 60 / speed:.0f} s. {space} starts one · {t} task · {m} mode"
+            )
         if last.status is Status.COMPLETED and last.mode is Mode.FOCUS:
             stats = await self.demo_store.service.stats(1) if self.demo_store else None
-            level = f" · level {stats.level.level}" if stats else ""
+            level = f", level {stats.level.level}" if stats else ""
             return (
-                f"Completed: +{last.xp_awarded} xp, +{last.coins_awarded} coins{level}. "
-                f"{space} starts the suggested break · {g} stats · {h} history · {q} quits."
+                f"Done: +{last.xp_awarded} xp, +{last.coins_awarded} coins{level} · {space} "
+                f"starts the break · {g} stats · {h} history"
             )
         if last.status is Status.ABANDONED:
             why = f" ({last.abandon_reason})" if last.abandon_reason else ""

@@ -116,7 +116,7 @@ async def test_autoplay_captions_every_step_in_order_then_hands_over_the_keys() 
             # The guide follows: it now says what to press during this session.
             now_open = await store.repo.open_session()
             assert now_open is not None
-            wanted = "Focusing." if now_open.mode is Mode.FOCUS else "On a break"
+            wanted = "Focusing:" if now_open.mode is Mode.FOCUS else "On a break"
             await _until(pilot, lambda: wanted in _guide(app), 10)
     assert not folder.exists()
 
@@ -126,11 +126,11 @@ async def test_the_guide_says_what_to_press_next_from_the_session_state() -> Non
         assert servers is None
         app = _app(folder, 60)
         async with app.run_test(size=(80, 24)) as pilot:
-            await _until(pilot, lambda: "Press space to start" in _guide(app), 30)
-            assert "25 s" in _guide(app) and app.sub_title == "Demo · 60x"
+            await _until(pilot, lambda: "space starts one" in _guide(app), 30)
+            assert "25 s" in _guide(app) and app.screen.sub_title == "Timer · demo at 60x"
             pressed = time.monotonic()
             await pilot.press("space")
-            await _until(pilot, lambda: "Focusing. space pauses" in _guide(app), 10)
+            await _until(pilot, lambda: "Focusing: space pauses" in _guide(app), 10)
             await pilot.press("space")
             await _until(pilot, lambda: "Paused: the time left is frozen" in _guide(app), 10)
             store = app.demo_store
