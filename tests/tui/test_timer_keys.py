@@ -221,3 +221,19 @@ async def test_editing_only_the_tags_keeps_a_title_shown_escaped_as_it_is_stored
         assert any(m.startswith("Nothing to save") for _, m in toasts(app))
         unchanged = await service_of(app).status()
         assert unchanged is not None and unchanged.version == session.version
+
+
+async def test_a_check_due_at_a_tick_never_cancels_a_change_just_asked_for(
+    app_factory: AppFactory,
+) -> None:
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start_with_space(pilot)
+        timer = app.timer_screen
+        timer.recheck()  # a re-read of the store is due at the next tick
+        timer.abandon_session("phone")  # as the abandon dialog's answer starts it
+        timer.tick()  # before that worker ran: the check must wait, not cancel it
+        await settle(pilot)
+        assert await service_of(app).status() is None
+        last = (await service_of(app).history(limit=1)).sessions[0]
+        assert (last.status, last.abandon_reason) == (Status.ABANDONED, "phone")

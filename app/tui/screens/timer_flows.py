@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from textual import work
 from textual.message import Message
 from textual.widgets import Input
+from textual.worker import WorkerState
 
 from app.config import Settings
 from app.domain import timer
@@ -79,7 +80,7 @@ class SessionFlows(TimerView):
             self._pending_gap = Gap(first, gap.woke)
         if session is not None:
             self.countdown.remaining = ceil_seconds(timer.remaining(session, now))
-        if self._busy or self._asking:
+        if self._busy or self._asking or self._writing():
             return
         if self._pending_gap is not None:
             self._handle_gap(self._pending_gap)
@@ -113,6 +114,16 @@ class SessionFlows(TimerView):
         self.apply_sleep(gap, "pause" if policy == "ask" else policy)
 
     # -- database work -----------------------------------------------------------------
+
+    def _writing(self) -> bool:
+        """A session worker is started but not done: a check started now would cancel it
+        (the group is exclusive) before it wrote, a change the user asked for lost."""
+        return any(
+            w.node is self
+            and w.group == "session"
+            and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
+            for w in self.app.workers
+        )
 
     @contextmanager
     def busy(self) -> Iterator[None]:
