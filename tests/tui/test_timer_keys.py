@@ -237,3 +237,23 @@ async def test_a_check_due_at_a_tick_never_cancels_a_change_just_asked_for(
         assert await service_of(app).status() is None
         last = (await service_of(app).history(limit=1)).sessions[0]
         assert (last.status, last.abandon_reason) == (Status.ABANDONED, "phone")
+
+
+async def test_keys_with_no_session_to_act_on_are_dimmed_and_say_why(
+    app_factory: AppFactory,
+) -> None:
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.pause(0.1)  # the footer recomposes once the bindings settle
+        dimmed = {k.key for k in app.screen.query(FooterKey) if k._disabled}
+        assert {"c", "x", "e"} <= dimmed
+        await pilot.press("c", "x", "e")
+        await settle(pilot)
+        said = [m for t, m in toasts(app) if t == "Not allowed"]
+        assert said == [
+            "There is no open session to complete.",
+            "There is no open session to abandon.",
+            "There is no open session to extend.",
+        ]
+        assert await service_of(app).status() is None

@@ -37,6 +37,11 @@ class TimerScreen(SessionFlows):
         Binding("c", "complete", "Done", id="complete"),
         Binding("x", "abandon", "Abandon", id="abandon"),
         Binding("e", "extend", f"+{EXTEND_MINUTES}m", id="extend"),
+        # Run when the one above is disabled (shown dimmed: no open session): a key that
+        # does nothing says why.
+        Binding("c", "no_session('complete')", "Done", id="complete", show=False),
+        Binding("x", "no_session('abandon')", "Abandon", id="abandon", show=False),
+        Binding("e", "no_session('extend')", "Extend", id="extend", show=False),
         Binding("m", "next_mode", "Mode", id="next_mode"),
         Binding("t", "edit_task", "Task", id="edit_task", show=False),
         Binding("escape", "leave_input", "Done", show=False),
@@ -81,6 +86,9 @@ class TimerScreen(SessionFlows):
         if self.session is None:
             self.notify(f"There is no open session to {verb}.", title="Not allowed")
         return self.session
+
+    def action_no_session(self, verb: str) -> None:
+        self.notify(f"There is no open session to {verb}.", title="Not allowed")
 
     def action_complete(self) -> None:
         if self._need_session("complete", self.action_complete):
@@ -156,7 +164,7 @@ class TimerScreen(SessionFlows):
         if self.session is None:
             self.mode = mode
             self.show_session(None)
-        elif mode is not self.session.mode and self._ready():
+        elif mode is not self.session.mode and self._ready(lambda: self.pick_mode(mode)):
             self.confirm_replace(self.session, mode)
 
     @on(Tabs.TabActivated, "#modes")
