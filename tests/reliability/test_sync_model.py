@@ -415,6 +415,13 @@ class SyncModel(RuleBasedStateMachine):
                 assert here.get(sid) == session, f"{phone.name} lost its own write to {sid}"
             for sid, session in here.items():
                 self._terminal(str(phone.path), sid, session.status.is_terminal, snapshot(session))
+            # The device's ledger sums to the rewards its sessions carry, one award each.
+            paid = self.place.run(ledger_of(phone))
+            assert paid == {
+                (s.mode.value, sid): (s.xp_awarded, s.coins_awarded)
+                for sid, s in here.items()
+                if s.xp_awarded or s.coins_awarded
+            }, f"{phone.name}: the ledger is not its sessions' rewards"
 
     def _terminal(self, where: str, sid: uuid.UUID, terminal: bool, shot: tuple[Any, ...]) -> None:
         """A session finished anywhere is finished the same way everywhere it is finished,
@@ -530,6 +537,18 @@ async def sessions_of(phone: Phone) -> dict[uuid.UUID, Session]:
 async def stats_of(phone: Phone) -> Any:
     stats = await phone.service.stats()
     return (stats.total, stats.level, stats.streak.longest)
+
+
+async def ledger_of(phone: Phone) -> dict[tuple[str, uuid.UUID], tuple[int, int]]:
+    """(mode, session) -> (xp, coins) of the device's awards (a key taken twice fails)."""
+    found: dict[tuple[str, uuid.UUID], tuple[int, int]] = {}
+    rows = await phone.repo.conn.fetch("SELECT idempotency_key, xp, coins FROM ledger", {})
+    for key, xp, coins in rows:
+        mode, _, sid = str(key).partition("_complete:")
+        at = (mode, uuid.UUID(sid))
+        assert at not in found, f"{phone.name}: {key} paid twice"
+        found[at] = (int(xp), int(coins))
+    return found
 
 
 async def last_id(phone: Phone) -> int:
