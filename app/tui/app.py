@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
 from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
 
 from app.config import Settings
 from app.domain.errors import FocusError
@@ -122,6 +124,8 @@ COMMANDS: tuple[Command, ...] = (
     ),
 )
 """The palette's entries."""
+THEME_SETTLE_SECONDS = 1.0
+"""A theme kept this long (real seconds), with the palette closed, is saved in the config."""
 TIMER_MODE = "timer"
 """The app's mode once the store is open (the default mode holds the waiting screen)."""
 SYNC_COMMAND = Command(
@@ -167,8 +171,13 @@ class FocusApp(SyncingApp, MusicApp):
         opener: Opener,
         *,
         notifier: Notifier | None = None,
+        config_file: Path | None = None,
     ) -> None:
         super().__init__()
+        self.config_file = config_file
+        """Where a theme chosen in the palette is remembered (None: not remembered)."""
+        self._saved_theme = settings.tui.theme
+        self._theme_timer: Timer | None = None
         self.settings = settings
         self.clock = clock
         self.opener = opener
@@ -188,6 +197,7 @@ class FocusApp(SyncingApp, MusicApp):
 
     def on_mount(self) -> None:
         self._apply_theme()
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         self._apply_keymap()
         self.call_after_refresh(self.open_store)
 
@@ -211,6 +221,40 @@ class FocusApp(SyncingApp, MusicApp):
                 severity="warning",
                 markup=False,
             )
+
+    def _theme_changed(self, _theme: object) -> None:
+        # The palette previews each theme it highlights: save once the choice settles.
+        if self._theme_timer is not None:
+            self._theme_timer.stop()
+        self._theme_timer = self.set_timer(THEME_SETTLE_SECONDS, self._theme_settled)
+
+    def _theme_settled(self) -> None:
+        self._theme_timer = None
+        if isinstance(self.screen, CommandPalette):
+            self._theme_timer = self.set_timer(THEME_SETTLE_SECONDS, self._theme_settled)
+        elif self.config_file is not None and self.theme != self._saved_theme:
+            self.save_theme(self.theme)
+
+    @work(exclusive=True, exit_on_error=False, group="theme")
+    async def save_theme(self, theme: str) -> None:
+        from app.config_write import remember
+
+        assert self.config_file is not None
+        try:
+            await asyncio.to_thread(remember, self.config_file, "tui", "theme", theme)
+        except FocusError as exc:
+            self.notify(exc.message, title="Theme not saved", severity="warning", markup=False)
+            return
+        self._saved_theme = theme
+        env = "FOCUS_TUI__THEME" if "FOCUS_TUI__THEME" in os.environ else None
+        env = env or ("FOCUS_TUI" if "FOCUS_TUI" in os.environ else None)
+        where = visible(str(self.config_file))
+        self.notify(
+            f"Theme {theme} saved in {where}"
+            + (f"; {env} in the environment still wins at the next start." if env else "."),
+            title="Theme",
+            markup=False,
+        )
 
     def _apply_keymap(self) -> None:
         # `[keys]` was checked against app.keymap when the settings were loaded.
@@ -348,11 +392,12 @@ def run_tui(config: str | None, db: str | None) -> int:
     from app.config import load_settings
 
     try:
-        settings, _ = load_settings(config)
+        settings, config_file = load_settings(config)
     except FocusError as exc:
         sys.stderr.write(f"focus: {exc.message}\n")
         return exc.exit_code
     clock = SystemClock()
-    app = FocusApp(settings, clock, _open_with(config, db, settings, clock))
+    opener = _open_with(config, db, settings, clock)
+    app = FocusApp(settings, clock, opener, config_file=config_file)
     app.run()
     return app.return_code or 0
