@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import threading
 import uuid
@@ -26,35 +25,17 @@ import pytest
 
 from tests.e2e.conftest import make_focus
 from tests.r2.conftest import Proxy, admin
+from tests.sockets import black_hole_port, free_port
 
 pytestmark = pytest.mark.postgres
 
 DEBUG: tuple[dict[str, str], ...] = ({}, {"FOCUS_DEBUG": "1"})
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def black_hole() -> Iterator[int]:
-    listener = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                return
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield int(listener.getsockname()[1])
-    listener.close()
-    for s in held:
-        s.close()
+    with black_hole_port() as port:
+        yield port
 
 
 def secret_forms(*values: str) -> list[str]:
@@ -93,7 +74,7 @@ def test_no_postgres_failure_shows_the_password(tmp_path: Path, black_hole: int)
     password = "Pw-" + secrets.token_urlsafe(18)
     env_password = "Env-" + secrets.token_urlsafe(18)
     leaks = secret_forms(password, env_password)
-    closed = closed_port()
+    closed = free_port()
     cases: dict[str, dict[str, str]] = {
         "refused port": {"FOCUS_SYNC_URL": url_with(password, "127.0.0.1", closed)},
         "unknown host": {"FOCUS_SYNC_URL": url_with(password, "focus-nohost.invalid", 5432)},
@@ -179,9 +160,9 @@ def test_a_refused_login_and_a_working_sync_show_no_password(
 
 def write_config(path: Path, password: str, r2_secret: str, mode: int) -> Path:
     path.write_text(
-        f'[sync]\nurl = "{url_with(password, "127.0.0.1", closed_port())}"\n'
+        f'[sync]\nurl = "{url_with(password, "127.0.0.1", free_port())}"\n'
         f'[r2]\nbucket = "tracks"\naccess_key_id = "AKIDEXAMPLE"\n'
-        f'secret_access_key = "{r2_secret}"\nendpoint_url = "http://127.0.0.1:{closed_port()}"\n',
+        f'secret_access_key = "{r2_secret}"\nendpoint_url = "http://127.0.0.1:{free_port()}"\n',
         encoding="utf-8",
     )
     path.chmod(mode)
@@ -277,7 +258,7 @@ def test_no_r2_failure_shows_the_keys(
     added = focus("tracks", "add", "tone.wav", env=base)
     assert added.returncode == 0, added.stderr
     cases = {
-        "refused port": {"FOCUS_R2__ENDPOINT_URL": f"http://127.0.0.1:{closed_port()}"},
+        "refused port": {"FOCUS_R2__ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"},
         "no such bucket": {"FOCUS_R2__ENDPOINT_URL": s3_url, "FOCUS_R2__BUCKET": "sec-missing"},
     }
     answers = ((403, "SignatureDoesNotMatch"), (403, "InvalidAccessKeyId"), (503, "SlowDown"))

@@ -9,8 +9,6 @@ the app keeps running.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +29,7 @@ from app.tui.screens.stats import StatsScreen
 from app.tui.widgets.history_table import HistoryTable
 from storage.postgres import open_pg_repository
 from tests.conftest import UserFactory
+from tests.sockets import black_hole_port, free_port
 from tests.tui.helpers import cell_text, run_clock, service_of, settle, shown, toasts
 
 pytestmark = pytest.mark.postgres
@@ -146,32 +145,11 @@ async def test_the_app_runs_a_session_on_postgres(
 # -- a storage url that cannot be used: shown, never a crash ------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def black_hole() -> Iterator[int]:
     """A 127.0.0.1 port that accepts connections and never answers; its number."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                return
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield int(listener.getsockname()[1])
-    listener.close()
-    thread.join(timeout=5)
-    for conn in held:
-        conn.close()
+    with black_hole_port() as port:
+        yield port
 
 
 def with_password(url: str, password: str) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import sqlite3
 import time
 import uuid
@@ -36,6 +35,7 @@ from app.tui.sync import ON_POSTGRES, SyncPlan, retry_delay
 from app.tui.widgets.sync_header import SyncBadge
 from storage.sql import SqlRepository
 from tests.conftest import UserFactory
+from tests.sockets import free_port
 from tests.tui.conftest import AppFactory
 from tests.tui.helpers import run_clock, service_of, settle, shown, toasts
 
@@ -92,12 +92,6 @@ async def server_sessions(sync_url: str) -> dict[str, str]:
         return {str(r["id"]): r["status"] for r in await conn.fetch("SELECT * FROM sessions")}
     finally:
         await conn.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def on_port(sync_url: str, port: int) -> str:
