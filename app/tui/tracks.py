@@ -21,7 +21,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label
+from textual.widgets import DataTable, Label
 from textual.widgets.data_table import ColumnKey
 
 from app.domain.errors import FocusError
@@ -33,6 +33,8 @@ from app.tui.screens.dialogs import ConfirmDialog
 from app.tui.track_add import AddTrackDialog
 from app.tui.track_choice import TrackChoice
 from app.tui.track_transfers import WORKER_GROUP, Job, TransferPanel, Transfers, size_text
+from app.tui.widgets.footer import KeysFooter
+from app.tui.widgets.layout import HEIGHT_BREAKPOINTS, WIDTH_BREAKPOINTS
 from app.tui.widgets.sync_header import SyncHeader
 
 if TYPE_CHECKING:
@@ -299,7 +301,15 @@ class TracksScreen(Screen[None]):
     TracksScreen #libraries { width: 40%; height: 1fr; }
     TracksScreen #tracks { width: 1fr; height: 1fr; }
     TracksScreen #track-count { height: 1; padding: 0 1; }
+    /* under 70 columns: the libraries above their tracks, the keys in rows of four */
+    TracksScreen.-narrow #panes { layout: vertical; }
+    TracksScreen.-narrow #libraries { width: 1fr; height: 7; }
+    TracksScreen.-narrow KeysFooter { layout: grid; grid-size: 4; grid-rows: 1; height: 3; }
+    /* 70-109 columns: two rows of six */
+    TracksScreen.-normal-width KeysFooter { layout: grid; grid-size: 6; grid-rows: 1; height: 2; }
     """
+    HORIZONTAL_BREAKPOINTS = WIDTH_BREAKPOINTS
+    VERTICAL_BREAKPOINTS = HEIGHT_BREAKPOINTS
 
     UPLOAD_KEY = "u"
     FETCH_KEY = "d"
@@ -340,7 +350,7 @@ class TracksScreen(Screen[None]):
             tracks: DataTable[str] = DataTable(id="tracks", cursor_type="row")
             tracks.border_title = "Tracks"
             yield tracks
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "Tracks"
@@ -415,12 +425,15 @@ class TracksScreen(Screen[None]):
         if running is not None and running.state == "running":
             self.show_transfer(running)
         total = len(found)
-        name = self.selected or "no library"
         noun = "track" if total == 1 else "tracks"
-        self.query_one("#track-count", Label).update(
-            visible(f"{name}: {total} {noun}")
-            + (f" · playing: {visible(chosen.title)}" if chosen else "")
-        )
+        count = self.query_one("#track-count", Label)
+        if self.selected is None:
+            count.update("No music yet: a adds an audio file")
+        else:
+            count.update(
+                visible(f"{self.selected}: {total} {noun}")
+                + (f" · playing: {visible(chosen.title)}" if chosen else "")
+            )
 
     @on(DataTable.RowHighlighted, "#libraries")
     def _library_highlighted(self, event: DataTable.RowHighlighted) -> None:

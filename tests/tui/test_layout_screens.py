@@ -233,3 +233,23 @@ async def test_the_open_session_line_wraps_rather_than_being_cut(app_factory: Ap
         assert within(line, (60, 20))
         text = "\n".join(screen_text(app))
         assert "Now: focus active" in text and "(counted when it ends)" in text
+
+
+@pytest.mark.parametrize("size", SIZES, ids=IDS)
+async def test_the_tracks_screen_shows_both_tables_and_every_key(
+    app_factory: AppFactory, size: tuple[int, int]
+) -> None:
+    app = app_factory()
+    async with app.run_test(size=size) as pilot:
+        await open_screen(pilot, "l")
+        for ident in ("libraries", "tracks", "track-count"):
+            widget = app.screen.query_one(f"#{ident}")
+            assert within(widget, size) and widget.region.height > 0, ident
+        keys = footer_keys(app)
+        assert {"escape", "a", "u", "d", "q"} <= {key.key for key in keys}
+        assert all(within(key, size) and key.region.width > 0 for key in keys)
+        bottom = "\n".join(screen_text(app)[-3:])
+        for key in keys:
+            if key.description:
+                assert f"{key.key_display} {key.description}" in bottom, (key.key, bottom)
+        assert "No music yet: a adds an audio file" in "\n".join(screen_text(app))
