@@ -16,7 +16,7 @@ def _commands() -> list[str]:
 def test_readme_opens_with_run_and_test_commands() -> None:
     run, test = _commands()[:2]
     assert run.endswith(".venv/bin/focus")
-    assert "[test]" in test and test.endswith("pytest")
+    assert "[test]" in test and test.endswith("pytest -n 3")
 
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:
