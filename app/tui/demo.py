@@ -222,7 +222,7 @@ class DemoApp(FocusApp):
             # press when the screen's session work is done.
             await self.wait_for(self._screen_settled, what="the screen to settle")
             await self.act(action)
-            deadline = time.monotonic() + 2
+            deadline = time.monotonic() + 5  # a loaded machine answers late, not never
             while time.monotonic() < deadline:
                 if found := await ready():
                     return found
